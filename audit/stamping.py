@@ -1,0 +1,36 @@
+"""Fills actor, door and reason on each historical record from the stamp in force.
+
+This is bookkeeping of the history row itself, not a business side effect, which is why it may
+hang on simple-history's signal.
+"""
+
+from django.dispatch import receiver
+from simple_history.models import HistoricalRecords
+from simple_history.signals import pre_create_historical_record
+
+from audit.actors import Door
+from audit.context import current_stamp
+
+
+@receiver(pre_create_historical_record)
+def stamp_historical_record(sender, instance, history_instance, **kwargs):
+    stamp = current_stamp()
+    if stamp is not None:
+        history_instance.history_actor = stamp.actor.label
+        history_instance.history_door = stamp.actor.door
+        if stamp.actor.user is not None:
+            history_instance.history_user = stamp.actor.user
+        if not history_instance.history_change_reason:
+            history_instance.history_change_reason = stamp.reason
+        return
+    # No service stamp: a raw admin edit (simple-history's middleware knows the user) or a shell.
+    request = getattr(HistoricalRecords.context, "request", None)
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        history_instance.history_actor = user.get_username()
+        history_instance.history_door = (
+            Door.ADMIN if request.path.startswith("/admin/") else Door.API
+        )
+    else:
+        history_instance.history_actor = "unknown"
+        history_instance.history_door = Door.SHELL

@@ -1,0 +1,172 @@
+from django.db import models
+
+from audit.models import audit_trail
+from billing.states import (
+    Gateway,
+    InvoiceStatus,
+    PaymentKind,
+    PaymentStatus,
+    invoice_transitions,
+    payment_transitions,
+)
+from emr.models import Patient
+from emr.money import format_cents
+from emr.status_guard import GuardedStatusModel
+from orders.models import Order
+
+
+class GatewaySettings(models.Model):
+    """The clinic's one active gateway: it takes new charges and saves cards.
+
+    Refunds ignore it: they go back through the gateway of the original payment.
+    """
+
+    active_gateway = models.CharField(
+        max_length=10, choices=Gateway.choices, default=Gateway.STRIPE
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = audit_trail()
+
+    class Meta:
+        verbose_name = "gateway settings"
+        verbose_name_plural = "gateway settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(active_gateway__in=Gateway.values), name="active_gateway_valid"
+            ),
+            models.CheckConstraint(condition=models.Q(id=1), name="gateway_settings_singleton"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Active gateway: {self.get_active_gateway_display()}"
+
+    @classmethod
+    def load(cls) -> "GatewaySettings":
+        settings, _ = cls.objects.get_or_create(id=1)
+        return settings
+
+
+class PaymentMethod(models.Model):
+    """A card saved in one gateway's vault; it can only be charged there."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="payment_methods")
+    gateway = models.CharField(max_length=10, choices=Gateway.choices)
+    # The gateway's vault reference. Never shown to staff or patients, never logged.
+    gateway_token = models.CharField(max_length=255)
+    merchant_account = models.CharField(max_length=100, blank=True)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    is_default = models.BooleanField(default=False)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = audit_trail(excluded_fields=["gateway_token"])
+
+    class Meta:
+        ordering = ["-is_default", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(gateway__in=Gateway.values), name="payment_method_gateway_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=models.Q(is_default=True, removed_at__isnull=True),
+                name="one_default_card_per_patient",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand.title()} ····{self.last4} ({self.get_gateway_display()})"
+
+
+class Invoice(GuardedStatusModel):
+    transitions = invoice_transitions
+
+    number = models.CharField(max_length=20, unique=True, editable=False)
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="invoice")
+    status = models.CharField(
+        max_length=10, choices=InvoiceStatus.choices, default=InvoiceStatus.SENT, editable=False
+    )
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    issued_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=InvoiceStatus.values), name="invoice_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_cents__gte=0), name="invoice_amount_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Payment(GuardedStatusModel):
+    """One money movement at a gateway: a charge, or a refund of a charge."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(max_length=10, choices=PaymentKind.choices)
+    status = models.CharField(max_length=10, choices=PaymentStatus.choices, editable=False)
+    gateway = models.CharField(max_length=10, choices=Gateway.choices)
+    # Which merchant account took it, so a refund after the credentials moved to another account
+    # is refused instead of being sent to the wrong one.
+    merchant_account = models.CharField(max_length=100, blank=True)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    transaction_id = models.CharField(max_length=100, blank=True, db_index=True)
+    refund_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds"
+    )
+    payment_method = models.ForeignKey(
+        PaymentMethod, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
+    )
+    # What staff may see of the card: brand and last four, never the number.
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=PaymentStatus.values), name="payment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=PaymentKind.values), name="payment_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gateway__in=Gateway.values), name="payment_gateway_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_cents__gt=0), name="payment_amount_positive"
+            ),
+            # A refund always points at the charge it returns money from; a charge never does.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind=PaymentKind.REFUND, refund_of__isnull=False)
+                    | models.Q(kind=PaymentKind.CHARGE, refund_of__isnull=True)
+                ),
+                name="payment_refund_points_at_charge",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {format_cents(self.amount_cents, self.currency)}"
+
+    def check_status_transition(self, current: str, target: str) -> None:
+        payment_transitions[self.kind].check(current, target)

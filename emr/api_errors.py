@@ -1,0 +1,50 @@
+"""One error shape for every refused API request: {"code": "...", "detail": "..."}."""
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from emr.errors import DomainError
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response({"code": exc.code, "detail": exc.detail}, status=exc.http_status)
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        return Response(
+            {"code": "not_found", "detail": "No such record, or you may not see it."},
+            status=status.HTTP_404_NOT_FOUND,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {
+            "code": "invalid",
+            "detail": _first_message(exc.detail),
+            "errors": exc.detail,
+        }
+    else:
+        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        response.data = {"code": code if isinstance(code, str) else "error", "detail": str(detail)}
+    return response
+
+
+def _first_message(detail, path: str = "") -> str:
+    """The first problem as a sentence that names the field: "items.0.quantity: …"."""
+    if isinstance(detail, dict):
+        for field, value in detail.items():
+            prefix = path if field == "non_field_errors" else f"{path}{field}"
+            return _first_message(
+                value, f"{prefix}." if prefix and not prefix.endswith(".") else prefix
+            )
+    if isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if value:
+                nested = isinstance(value, dict | list)
+                return _first_message(value, f"{path}{index}." if nested else path)
+    text = str(detail)
+    return f"{path.rstrip('.')}: {text}" if path else text

@@ -1,0 +1,25 @@
+"""API access follows the staff groups: staff only, and each action needs its permission."""
+
+from rest_framework.permissions import BasePermission
+
+
+class IsStaff(BasePermission):
+    """A patient's portal login has no API access; only active staff do."""
+
+    message = "Only clinic staff can use the API."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+class ActionPermission(IsStaff):
+    """`view.action_permissions = {"create": "orders.add_product", ...}`; other actions: staff."""
+
+    message = "Your role does not allow this action. Ask a billing admin."
+
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        required = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
+        return required is None or request.user.has_perm(required)

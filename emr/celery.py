@@ -1,0 +1,29 @@
+"""The Celery app. Tasks take ids only and load what they need; beat entries call services."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "emr.settings")
+
+app = Celery("emr")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    result_serializer="json",
+    task_ignore_result=True,
+    # A task is acknowledged only after it ran, and requeued if its worker dies mid-run: every
+    # task must therefore be safe to run twice (work is claimed in the database).
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_soft_time_limit=120,
+    task_time_limit=180,
+    broker_connection_retry_on_startup=True,
+    timezone="UTC",
+    enable_utc=True,
+    # Later work adds its periodic entries here (renewals, outbox sweep, refund reconciliation).
+    beat_schedule={},
+)
+app.autodiscover_tasks()

@@ -1,0 +1,191 @@
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from audit.actors import Actor, Door
+from billing.models import Invoice, Payment
+from emr.api_fields import StrictIntegerField
+from emr.api_permissions import ActionPermission
+from emr.models import Patient
+from orders import services
+from orders.history import order_timeline
+from orders.models import Order, Product
+from orders.states import OrderStatus
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    price_cents = StrictIntegerField(min_value=0)
+
+    class Meta:
+        model = Product
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "price_cents",
+            "currency",
+            "active",
+            "requires_intake",
+            "requires_labs",
+            "requires_prescription",
+            "refund_policy",
+        ]
+        read_only_fields = ["id"]
+
+
+class ProductViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Product.objects.all()
+    serializer_class = ProductSerializer
+    permission_classes = [ActionPermission]
+    action_permissions = {"create": "orders.add_product"}
+
+
+class OrderLineSerializer(serializers.Serializer):
+    product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
+    quantity = StrictIntegerField(min_value=1)
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
+    items = OrderLineSerializer(many=True, allow_empty=False)
+
+
+class InvoiceSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Invoice
+        fields = ["id", "number", "status", "amount_cents", "currency"]
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "gateway",
+            "amount_cents",
+            "currency",
+            "transaction_id",
+            "refund_of",
+            "card_brand",
+            "card_last4",
+            "failure_message",
+            "created_at",
+        ]
+
+
+class OrderItemSerializer(serializers.Serializer):
+    product = serializers.IntegerField(source="product_id")
+    description = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price_cents = serializers.IntegerField()
+    total_cents = serializers.IntegerField()
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    invoice = serializers.SerializerMethodField()
+    payments = serializers.SerializerMethodField()
+    items = OrderItemSerializer(many=True, read_only=True)
+    locked = serializers.BooleanField(source="is_locked", read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "number",
+            "kind",
+            "status",
+            "locked",
+            "patient",
+            "currency",
+            "total_cents",
+            "refunded_cents",
+            "items",
+            "invoice",
+            "payments",
+            "created_at",
+        ]
+
+    @extend_schema(responses=InvoiceSummarySerializer)
+    def get_invoice(self, order: Order):
+        invoice = getattr(order, "invoice", None)
+        return InvoiceSummarySerializer(invoice).data if invoice else None
+
+    @extend_schema(responses=PaymentSerializer(many=True))
+    def get_payments(self, order: Order):
+        invoice = getattr(order, "invoice", None)
+        return PaymentSerializer(invoice.payments.all(), many=True).data if invoice else []
+
+
+class TransitionSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    reason = serializers.CharField(max_length=500)
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    record = serializers.CharField()
+    action = serializers.CharField()
+    actor = serializers.CharField()
+    door = serializers.CharField()
+    reason = serializers.CharField()
+    changes = serializers.DictField()
+
+
+class OrderViewSet(
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Order.objects.select_related("invoice").prefetch_related(
+        "items",
+        Prefetch("invoice__payments", queryset=Payment.objects.order_by("created_at", "id")),
+    )
+    serializer_class = OrderSerializer
+    permission_classes = [ActionPermission]
+    action_permissions = {
+        "create": "orders.add_order",
+        "transition": "orders.change_order_status",
+    }
+
+    @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
+    def create(self, request):
+        payload = OrderCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        order = services.create_order(
+            patient=payload.validated_data["patient"],
+            lines=[services.OrderLine(**line) for line in payload.validated_data["items"]],
+            actor=Actor.staff(request.user, door=Door.API),
+        )
+        return Response(self._fresh(order), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TransitionSerializer, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None):
+        order = self.get_object()
+        payload = TransitionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        order = services.change_status(
+            order=order,
+            target=payload.validated_data["status"],
+            actor=Actor.staff(request.user, door=Door.API),
+            reason=payload.validated_data["reason"],
+        )
+        return Response(self._fresh(order))
+
+    @extend_schema(responses=TimelineEntrySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None):
+        order = self.get_object()
+        return Response(TimelineEntrySerializer(order_timeline(order), many=True).data)
+
+    def _fresh(self, order: Order):
+        return OrderSerializer(self.get_queryset().get(pk=order.pk)).data

@@ -1,0 +1,194 @@
+"""Every write to an order goes through here: one function per action, shared by all doors.
+
+Each public function takes keyword-only arguments and an `actor`, runs in one transaction,
+locks the order row while it decides, validates before writing, and leaves an audit stamp
+(who, through which door, why) on every history row it causes.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.context import acting
+from billing.invoices import set_invoice_status
+from billing.models import Invoice, Payment
+from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
+from emr.errors import InvalidInput, StateConflict
+from emr.models import Patient
+from emr.numbering import next_number
+from orders.models import Order, OrderItem, Product
+from orders.recalculation import OrderFacts, derive_status
+from orders.states import ACTION_ONLY, OrderKind, OrderStatus
+
+# The moves a person makes by hand. In-progress statuses are recalculated from facts, and
+# REFUNDED is reached only through the refund flow, which moves the money first.
+STAFF_MOVES = frozenset(
+    {
+        OrderStatus.CANCELLED,
+        OrderStatus.REJECTED,
+        OrderStatus.RETURNED,
+        OrderStatus.SHIPPED,
+        OrderStatus.COMPLETED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    product: Product
+    quantity: int
+
+
+def create_order(
+    *,
+    patient: Patient,
+    lines: Sequence[OrderLine],
+    actor: Actor,
+    kind: OrderKind = OrderKind.MANUAL,
+    subscription=None,
+    reason: str = "Order created",
+) -> Order:
+    """A new order, PENDING, with its invoice SENT for the total."""
+    _validate_lines(lines)
+    currency = lines[0].product.currency
+    with transaction.atomic(), acting(actor, reason=reason):
+        items = [
+            OrderItem(
+                product=line.product,
+                description=line.product.name,
+                quantity=line.quantity,
+                unit_price_cents=line.product.price_cents,
+                total_cents=line.product.price_cents * line.quantity,
+            )
+            for line in lines
+        ]
+        order = Order.objects.create(
+            number=next_number("ORD"),
+            patient=patient,
+            kind=kind,
+            currency=currency,
+            total_cents=sum(item.total_cents for item in items),
+            subscription=subscription,
+            created_by=actor.user if actor.user and actor.user.is_staff else None,
+        )
+        # Saved one by one (not bulk_create) so each item gets its history row.
+        for item in items:
+            item.order = order
+            item.save()
+        Invoice.objects.create(
+            number=next_number("INV"),
+            order=order,
+            amount_cents=order.total_cents,
+            currency=currency,
+        )
+    return order
+
+
+def _validate_lines(lines: Sequence[OrderLine]) -> None:
+    if not lines:
+        raise InvalidInput("An order needs at least one item.", code="order.no_items")
+    for line in lines:
+        if isinstance(line.quantity, bool) or not isinstance(line.quantity, int):
+            raise InvalidInput("Quantity must be a whole number.", code="order.invalid_quantity")
+        if line.quantity < 1:
+            raise InvalidInput("Quantity must be at least 1.", code="order.invalid_quantity")
+        if not line.product.active:
+            raise InvalidInput(
+                f"{line.product.name} is no longer sold and cannot be ordered.",
+                code="order.product_inactive",
+            )
+    if len({line.product.currency for line in lines}) > 1:
+        raise InvalidInput(
+            "All items of one order must be priced in the same currency.",
+            code="order.mixed_currency",
+        )
+
+
+def change_status(*, order: Order, target: str, actor: Actor, reason: str) -> Order:
+    """A staff move: cancel, reject, return, mark shipped or completed."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(
+            "Say why the status changes: a reason is required.", code="reason_required"
+        )
+    if target == OrderStatus.REFUNDED:
+        raise StateConflict(
+            "Refunding moves money: use the refund action, which refunds through the original "
+            "gateway and then marks the order REFUNDED.",
+            code="order.refund_required",
+        )
+    if target not in STAFF_MOVES:
+        label = OrderStatus(target).label if target in OrderStatus.values else target
+        raise InvalidInput(
+            f"{label} is calculated from the order's payment, intake, prescription and "
+            "fulfilment; it cannot be set by hand.",
+            code="order.not_a_staff_move",
+        )
+    with transaction.atomic(), acting(actor, reason=reason):
+        order = lock_order(order.pk)
+        set_status(order, target)
+        if target in {OrderStatus.CANCELLED, OrderStatus.REJECTED}:
+            _close_unpaid_invoice(order)
+    return order
+
+
+def lock_order(order_id: int) -> Order:
+    """The order row, locked until the surrounding transaction ends."""
+    return Order.objects.select_for_update().get(pk=order_id)
+
+
+def set_status(order: Order, target: str) -> Order:
+    """Move a locked order along its transition table, recording the fact the move implies."""
+    order.transitions.check(order.status, target)
+    order.status = target
+    now = timezone.now()
+    if target == OrderStatus.SHIPPED and order.shipped_at is None:
+        order.shipped_at = now
+    elif target == OrderStatus.COMPLETED and order.completed_at is None:
+        order.completed_at = now
+    order.save()
+    return order
+
+
+def _close_unpaid_invoice(order: Order) -> None:
+    # A closed order should not keep asking the patient for money. A paid invoice stays as it
+    # is: cancelling never moves money, and the refund is a separate, deliberate action.
+    invoice = Invoice.objects.select_for_update().filter(order=order).first()
+    if invoice is not None and invoice.status == InvoiceStatus.SENT:
+        set_invoice_status(invoice, InvoiceStatus.CANCELLED)
+
+
+def recalculate_status(*, order: Order, actor: Actor, reason: str) -> Order:
+    """Derive the in-progress status from the facts; action-set statuses are left alone."""
+    with transaction.atomic(), acting(actor, reason=reason):
+        order = lock_order(order.pk)
+        if order.status in ACTION_ONLY:
+            return order
+        target = derive_status(collect_facts(order))
+        if target != order.status:
+            set_status(order, target)
+    return order
+
+
+def collect_facts(order: Order) -> OrderFacts:
+    products = [item.product for item in order.items.select_related("product")]
+    invoice = Invoice.objects.filter(order=order).first()
+    charges = Payment.objects.filter(invoice=invoice, kind=PaymentKind.CHARGE)
+    intakes = list(order.intakes.all())
+    return OrderFacts(
+        paid=invoice is not None and invoice.status == InvoiceStatus.PAID,
+        payment_failed=charges.filter(status=PaymentStatus.FAILED).exists(),
+        intake_required=any(product.requires_intake for product in products),
+        intake_complete=bool(intakes) and all(intake.is_complete for intake in intakes),
+        labs_required=any(product.requires_labs for product in products),
+        requisition_sent=order.lab_requisition_sent_at is not None,
+        results_received=order.lab_results_received_at is not None,
+        prescription_required=any(product.requires_prescription for product in products),
+        prescription_written=order.prescriptions.exists(),
+        sent_to_pharmacy=order.sent_to_pharmacy_at is not None,
+        shipped=order.shipped_at is not None,
+        completed=order.completed_at is not None,
+    )
