@@ -57,12 +57,12 @@ def _changes(previous, row) -> dict[str, list[Any]]:
     # Compared here rather than with simple-history's diff_against, which skips non-editable
     # fields such as status and numbers: the ones a reviewer cares about most.
     changes = {}
-    for field in row.tracked_fields:
-        if field.name in NOISE_FIELDS:
+    for tracked in row.tracked_fields:
+        if tracked.name in NOISE_FIELDS:
             continue
-        old, new = getattr(previous, field.attname), getattr(row, field.attname)
+        old, new = getattr(previous, tracked.attname), getattr(row, tracked.attname)
         if old != new:
-            changes[field.name] = [old, new]
+            changes[tracked.name] = [old, new]
     return changes
 
 

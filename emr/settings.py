@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "orders",
     "billing",
     "subscriptions",
+    "emr.workflows",
 ]
 
 MIDDLEWARE = [
@@ -136,6 +137,11 @@ DISPENSEPRO_API_KEY = env.str("DISPENSEPRO_API_KEY", default="")
 DISPENSEPRO_WEBHOOK_SECRET = env.str("DISPENSEPRO_WEBHOOK_SECRET", default="")
 
 GATEWAY_TIMEOUT_SECONDS = env.float("GATEWAY_TIMEOUT_SECONDS", default=30.0)
+
+# --- Email and SMS (workflow steps) --------------------------------------------------------
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@clinic.example")
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

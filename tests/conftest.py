@@ -3,6 +3,8 @@ from rest_framework.test import APIClient
 
 from emr.staff_groups import BILLING_ADMIN, CS, MEDICAL_OPS
 from tests.factories import UserFactory
+from tests.fixtures.nmi import *  # noqa: F403  (the NMI fake server)
+from tests.fixtures.stripe import *  # noqa: F403  (localstripe and the Stripe fake)
 
 
 @pytest.fixture

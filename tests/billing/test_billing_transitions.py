@@ -28,7 +28,8 @@ def test_invoice_moves(source, target):
 
 
 @pytest.mark.parametrize(
-    ("kind", "allowed"), [(PaymentKind.CHARGE, CHARGE_ALLOWED), (PaymentKind.REFUND, REFUND_ALLOWED)]
+    ("kind", "allowed"),
+    [(PaymentKind.CHARGE, CHARGE_ALLOWED), (PaymentKind.REFUND, REFUND_ALLOWED)],
 )
 def test_payment_moves(kind, allowed):
     for source, target in itertools.product(PaymentStatus.values, repeat=2):

@@ -136,7 +136,9 @@ def test_in_progress_statuses_cannot_be_set_by_hand(staff_actor):
 def test_a_reason_is_required(staff_actor):
     order = make_order()
     with pytest.raises(InvalidInput):
-        services.change_status(order=order, target=OrderStatus.CANCELLED, actor=staff_actor, reason=" ")
+        services.change_status(
+            order=order, target=OrderStatus.CANCELLED, actor=staff_actor, reason=" "
+        )
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING
 
 
@@ -172,7 +174,10 @@ def test_every_status_change_writes_history_with_actor_and_reason(staff_actor):
         services.change_status(order=order, target=target, actor=staff_actor, reason=reason)
 
     rows = list(Order.history.filter(id=order.pk).order_by("history_id"))
-    changes = [(row.status, row.history_actor, row.history_door, row.history_change_reason) for row in rows[-3:]]
+    changes = [
+        (row.status, row.history_actor, row.history_door, row.history_change_reason)
+        for row in rows[-3:]
+    ]
     assert changes == [
         ("SHIPPED", "cs-agent", "api", "Tracking 1Z received"),
         ("COMPLETED", "cs-agent", "api", "Delivered"),

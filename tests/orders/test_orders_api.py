@@ -11,7 +11,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _counts():
-    sequences = tuple(NumberSequence.objects.order_by("prefix").values_list("last_value", flat=True))
+    sequences = tuple(
+        NumberSequence.objects.order_by("prefix").values_list("last_value", flat=True)
+    )
     return (Order.objects.count(), OrderItem.objects.count(), Invoice.objects.count(), sequences)
 
 
@@ -21,7 +23,10 @@ def test_create_order_gives_pending_order_and_sent_invoice(api):
 
     response = api.post(
         "/api/v1/orders/",
-        {"patient": patient.pk, "items": [{"product": consult.pk, "quantity": 1}, {"product": labs.pk, "quantity": 2}]},
+        {
+            "patient": patient.pk,
+            "items": [{"product": consult.pk, "quantity": 1}, {"product": labs.pk, "quantity": 2}],
+        },
         format="json",
     )
 
@@ -81,7 +86,9 @@ def test_inactive_product_answers_400_with_its_code(api):
     patient, retired = PatientFactory(), ProductFactory(active=False, name="Old cream")
     before = _counts()
     response = api.post(
-        "/api/v1/orders/", {"patient": patient.pk, "items": [{"product": retired.pk, "quantity": 1}]}, format="json"
+        "/api/v1/orders/",
+        {"patient": patient.pk, "items": [{"product": retired.pk, "quantity": 1}]},
+        format="json",
     )
     assert response.status_code == 400
     assert response.json() == {
@@ -99,17 +106,29 @@ def test_malformed_json_answers_400_with_the_shape(api):
 
 def test_transition_and_refusals(api):
     order = make_order()
-    ok = api.post(f"/api/v1/orders/{order.pk}/transition/", {"status": "CANCELLED", "reason": "Duplicate"}, format="json")
+    ok = api.post(
+        f"/api/v1/orders/{order.pk}/transition/",
+        {"status": "CANCELLED", "reason": "Duplicate"},
+        format="json",
+    )
     assert ok.status_code == 200
     assert ok.json()["status"] == "CANCELLED"
     assert ok.json()["invoice"]["status"] == "CANCELLED"
 
-    refused = api.post(f"/api/v1/orders/{order.pk}/transition/", {"status": "SHIPPED", "reason": "oops"}, format="json")
+    refused = api.post(
+        f"/api/v1/orders/{order.pk}/transition/",
+        {"status": "SHIPPED", "reason": "oops"},
+        format="json",
+    )
     assert refused.status_code == 409
     assert refused.json()["code"] == "order.invalid_transition"
 
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.REFUNDED)
-    locked = api.post(f"/api/v1/orders/{order.pk}/transition/", {"status": "RETURNED", "reason": "x"}, format="json")
+    locked = api.post(
+        f"/api/v1/orders/{order.pk}/transition/",
+        {"status": "RETURNED", "reason": "x"},
+        format="json",
+    )
     assert locked.status_code == 409
     assert locked.json()["code"] == "order.locked"
     assert Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED
@@ -117,14 +136,28 @@ def test_transition_and_refusals(api):
 
 def test_transition_needs_a_known_status_and_a_reason(api):
     order = make_order()
-    assert api.post(f"/api/v1/orders/{order.pk}/transition/", {"status": "LOST"}, format="json").status_code == 400
-    assert api.post(f"/api/v1/orders/{order.pk}/transition/", {"status": "CANCELLED"}, format="json").status_code == 400
+    assert (
+        api.post(
+            f"/api/v1/orders/{order.pk}/transition/", {"status": "LOST"}, format="json"
+        ).status_code
+        == 400
+    )
+    assert (
+        api.post(
+            f"/api/v1/orders/{order.pk}/transition/", {"status": "CANCELLED"}, format="json"
+        ).status_code
+        == 400
+    )
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING
 
 
 def test_history_lists_changes_newest_first(api):
     order = make_order()
-    api.post(f"/api/v1/orders/{order.pk}/transition/", {"status": "CANCELLED", "reason": "Duplicate"}, format="json")
+    api.post(
+        f"/api/v1/orders/{order.pk}/transition/",
+        {"status": "CANCELLED", "reason": "Duplicate"},
+        format="json",
+    )
     history = api.get(f"/api/v1/orders/{order.pk}/history/").json()
 
     newest = history[0]
@@ -167,7 +200,12 @@ def test_only_billing_admins_create_products(api, billing_admin):
     created = admin_api.post("/api/v1/products/", payload, format="json")
     assert created.status_code == 201
     assert created.json()["price_cents"] == 29900
-    assert admin_api.post("/api/v1/products/", {**payload, "price_cents": 10.5}, format="json").status_code == 400
+    assert (
+        admin_api.post(
+            "/api/v1/products/", {**payload, "price_cents": 10.5}, format="json"
+        ).status_code
+        == 400
+    )
 
 
 def test_patient_create_and_duplicate_email(api):

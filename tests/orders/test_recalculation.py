@@ -50,11 +50,22 @@ def test_every_combination_of_facts():
         (OrderFacts(payment_failed=True), S.AWAITING_PAYMENT),
         (OrderFacts(paid=True), S.PROCESSING),
         (OrderFacts(paid=True, intake_required=True), S.AWAITING_REQUIREMENTS),
-        (OrderFacts(paid=True, intake_required=True, intake_complete=True, prescription_required=True), S.AWAITING_SCRIPT),
+        (
+            OrderFacts(
+                paid=True, intake_required=True, intake_complete=True, prescription_required=True
+            ),
+            S.AWAITING_SCRIPT,
+        ),
         (OrderFacts(paid=True, labs_required=True), S.AWAITING_REQUISITION),
         (OrderFacts(paid=True, labs_required=True, requisition_sent=True), S.AWAITING_RESULTS),
-        (OrderFacts(paid=True, prescription_required=True, prescription_written=True), S.AWAITING_FULFILLMENT),
-        (OrderFacts(paid=True, prescription_written=True, sent_to_pharmacy=True), S.AWAITING_SHIPMENT),
+        (
+            OrderFacts(paid=True, prescription_required=True, prescription_written=True),
+            S.AWAITING_FULFILLMENT,
+        ),
+        (
+            OrderFacts(paid=True, prescription_written=True, sent_to_pharmacy=True),
+            S.AWAITING_SHIPMENT,
+        ),
         (OrderFacts(paid=True, sent_to_pharmacy=True, shipped=True), S.SHIPPED),
         # A payment that failed earlier and then succeeded counts as paid.
         (OrderFacts(paid=True, payment_failed=True), S.PROCESSING),
@@ -80,7 +91,9 @@ def _pay(order: Order) -> None:
 def test_recalculation_follows_the_chart_from_payment_to_fulfilment():
     medication = ProductFactory(requires_intake=True, requires_prescription=True)
     order = make_order(products=[medication])
-    intake = IntakeResponse.objects.create(patient=order.patient, order=order, questionnaire="GLP-1")
+    intake = IntakeResponse.objects.create(
+        patient=order.patient, order=order, questionnaire="GLP-1"
+    )
 
     def recalc():
         return services.recalculate_status(order=order, actor=ACTOR, reason="facts changed").status

@@ -30,7 +30,10 @@ def test_cancel_sets_cancelled_at_stops_billing_and_records_who(cancelled):
     assert cancelled.cancelled_at is not None
     assert cancelled.next_billing_at is None
     last = cancelled.history.latest("history_id")
-    assert (last.history_actor, last.history_change_reason) == ("billing-admin", "Patient asked to stop")
+    assert (last.history_actor, last.history_change_reason) == (
+        "billing-admin",
+        "Patient asked to stop",
+    )
 
 
 @pytest.mark.parametrize(
@@ -53,7 +56,9 @@ def test_cancelled_subscription_refuses_a_raw_save(cancelled):
     assert Subscription.objects.get(pk=cancelled.pk).status == SubscriptionStatus.CANCELLED
 
 
-def test_cancelled_subscription_refuses_the_admin_resume(cancelled, billing_admin, admin_client_for):
+def test_cancelled_subscription_refuses_the_admin_resume(
+    cancelled, billing_admin, admin_client_for
+):
     response = admin_client_for(billing_admin).post(
         reverse("admin:subscriptions_subscription_changelist"),
         {

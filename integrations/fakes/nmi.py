@@ -1,0 +1,635 @@
+"""A fake NMI Payment API server for development and tests.
+
+    python -m integrations.fakes.nmi --port 8701 --security-key KEY [--dup-seconds 1200]
+
+(`--security-key` defaults to $NMI_SECURITY_KEY, so the key need not appear in `ps`.)
+
+It speaks the part of NMI's protocol that `integrations/gateways/nmi_gateway.py` uses:
+
+POST /api/transact.php: form in; always HTTP 200; the answer is a query string
+`response=1|2|3&responsetext=…&authcode=…&transactionid=…&avsresponse=&cvvresponse=&orderid=…
+&type=…&response_code=…` (1 approved, 2 declined, 3 error).
+  - `customer_vault=add_customer&payment_token=…` vaults the card; answers `customer_vault_id`.
+  - `type=sale` with `payment_token` or `customer_vault_id`, `amount`, `currency`, `orderid`,
+    and optionally `dup_seconds`.
+  - `type=refund&transactionid=…` with optional `amount` (omitted or 0.00: the whole balance)
+    and `orderid`. A refund is a transaction of its own, with its own id and that orderid.
+  - `type=void&transactionid=…` cancels an unsettled sale in full.
+POST /api/query.php: form in; XML out (`<nm_response>`).
+  - `transaction_id=…` (comma-separated allowed) and/or `order_id=…`: matching `<transaction>`s,
+    each with its `condition` and `<action>`s. Card numbers are masked as NMI masks them.
+  - `report_type=customer_vault&customer_vault_id=…`: the vaulted card, masked.
+
+Behaviour, and where it comes from:
+  - Test payment tokens stand in for Collect.js tokens (no card numbers anywhere): see
+    TEST_CARDS. Unlike real tokens, which work once, they can be used again and again.
+  - NMI test mode: a sale under 1.00 is declined (response=2, "DECLINE", response_code=200).
+  - A wrong security key: response=3, "Authentication Failed", response_code=300.
+  - Sales and refunds start `pendingsettlement`; NMI settles them in a daily batch, here when a
+    test calls POST /_fake/settle (they become `complete`).
+  - Void: only while the sale is `pendingsettlement` ("Only transactions pending settlement can
+    be voided"); the sale becomes `canceled`. The fake also refuses to void a sale that already
+    has refunds (NMI does not document this case).
+  - Refund: NMI's Payment API documentation says a refund "will reverse a previously settled or
+    pending settlement transaction", and ActiveMerchant's live NMI test refunds a sale right
+    after making it; so the fake accepts refunds of unsettled sales too. The balance is the sale
+    minus its refunds: asking for more answers "Refund amount may not exceed the transaction
+    balance". A voided or fully refunded sale refuses further refunds; those two texts are the
+    fake's own, as NMI does not document them.
+  - Duplicate check (support.nmi.com, "Duplicate Transaction Error"): by default NMI refuses a
+    sale with the same payment data (card) and amount as an approved sale in the last 1200
+    seconds, answering "Duplicate transaction REFID:…" (response=3, response_code=300);
+    `dup_seconds` on the request sets the window, 0 turns the check off. The order id takes
+    part only if the merchant enables that option; the fake follows the default.
+  - Gateway-refused errors end with " REFID:<number>", as NMI's do.
+
+Test control API (JSON), for tests only:
+  POST /_fake/settle          settle every pending transaction
+  POST /_fake/faults          {"next": "fail" | "hang" | "drop_after_apply" | "settle_before",
+                               "seconds": 1.0, "on": "sale" | "refund" | "void" |
+                               "add_customer" | "query" | "any"}
+                              queues a fault for the next request of that kind ("any" by
+                              default). fail: answer an NMI system error and apply nothing;
+                              hang: apply, then wait `seconds` before answering;
+                              drop_after_apply: apply, then close the connection unanswered;
+                              settle_before: settle everything pending, then apply (the race
+                              where settlement lands between a lookup and a void).
+  GET  /_fake/transactions    the ledger: every sale, refund and void, oldest first
+  POST /_fake/reset           forget all transactions, vault records and faults
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import itertools
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlencode, urlsplit
+from xml.etree import ElementTree as ET
+
+DEFAULT_DUP_SECONDS = 1200  # NMI's default duplicate window
+TEST_MODE_DECLINE_BELOW_CENTS = 100
+
+PENDING_SETTLEMENT = "pendingsettlement"
+COMPLETE = "complete"
+CANCELED = "canceled"
+FAILED = "failed"
+
+NmiEndpoint = Callable[[dict[str, str]], str]  # form in, answer body out
+
+FAULT_KINDS = {"fail", "hang", "drop_after_apply", "settle_before"}
+REQUEST_KINDS = {"sale", "refund", "void", "add_customer", "query"}
+
+
+@dataclass(frozen=True)
+class FakeCard:
+    cc_type: str  # as NMI names the brand
+    first_digit: str  # NMI keeps the first digit when it masks a number
+    last4: str
+    cc_exp: str  # MMYY
+
+    @property
+    def masked_number(self) -> str:
+        length = 15 if self.cc_type == "amex" else 16
+        return self.first_digit + "x" * (length - 5) + self.last4
+
+
+TEST_CARDS = {
+    "nmi_tok_visa": FakeCard("visa", "4", "8431", "1230"),
+    "nmi_tok_mastercard": FakeCard("mastercard", "5", "2297", "0629"),
+    "nmi_tok_amex": FakeCard("amex", "3", "6005", "0931"),
+}
+
+
+@dataclass
+class Action:
+    action_type: str  # sale, refund, void, settle
+    amount_cents: int
+    success: bool
+    response_text: str
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class Transaction:
+    transaction_id: str
+    kind: str  # "sale" or "refund"
+    amount_cents: int
+    currency: str
+    orderid: str
+    card: FakeCard
+    condition: str
+    actions: list[Action]
+    parent_id: str = ""  # the sale a refund returns money from
+    customer_vault_id: str = ""
+    created_at: float = field(default_factory=time.monotonic)  # for the duplicate window
+
+    @property
+    def approved(self) -> bool:
+        return self.actions[0].success
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    seconds: float
+    on: str
+
+
+NO_FAULT = Fault(kind="", seconds=0.0, on="any")
+
+
+class Refused(Exception):
+    """The gateway refuses the request (response=3, response_code=300)."""
+
+
+def cents_from(amount: str) -> int | None:
+    """NMI's "x.xx" as integer cents; None when it is not a non-negative amount."""
+    try:
+        cents = Decimal(amount).scaleb(2)
+    except InvalidOperation:
+        return None
+    if cents < 0 or cents != cents.to_integral_value():
+        return None
+    return int(cents)
+
+
+def amount_from(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def nmi_answer(response: int, text: str, *, code: int, type_: str = "", **fields: str) -> str:
+    """A transact.php answer, with NMI's fields in NMI's order."""
+    return urlencode(
+        {
+            "response": response,
+            "responsetext": text,
+            "authcode": fields.pop("authcode", ""),
+            "transactionid": fields.pop("transactionid", ""),
+            "avsresponse": "",
+            "cvvresponse": "",
+            "orderid": fields.pop("orderid", ""),
+            "type": type_,
+            "response_code": code,
+            **fields,
+        }
+    )
+
+
+class FakeNmi:
+    """The gateway's state and rules; the HTTP handler below only translates."""
+
+    def __init__(self, *, security_key: str, dup_seconds: int = DEFAULT_DUP_SECONDS):
+        self.security_key = security_key
+        self.dup_seconds = dup_seconds
+        self._lock = threading.Lock()
+        # Ids keep counting across resets, so an id a test kept never names a newer record.
+        self._transaction_ids = itertools.count(10_000_000_001)
+        self._vault_ids = itertools.count(1_000_000_001)
+        self._refids = itertools.count(3_000_000_001)
+        self._transactions: dict[str, Transaction] = {}
+        self._vault: dict[str, FakeCard] = {}
+        self._faults: list[Fault] = []
+
+    def authenticates(self, form: dict[str, str]) -> bool:
+        return hmac.compare_digest(form.get("security_key", ""), self.security_key)
+
+    # transact.php
+
+    def transact(self, form: dict[str, str]) -> str:
+        type_ = form.get("type", "")
+        if not self.authenticates(form):
+            return nmi_answer(3, "Authentication Failed", code=300, type_=type_)
+        with self._lock:
+            try:
+                if form.get("customer_vault") == "add_customer":
+                    return self._add_customer(form)
+                if type_ == "sale":
+                    return self._sale(form)
+                if type_ == "refund":
+                    return self._refund(form)
+                if type_ == "void":
+                    return self._void(form)
+                raise Refused("Invalid Transaction Type")
+            except Refused as refusal:
+                text = f"{refusal} REFID:{next(self._refids)}"
+                return nmi_answer(3, text, code=300, type_=type_)
+
+    def transact_failure(self, form: dict[str, str]) -> str:
+        text = f"Communication error with processor REFID:{next(self._refids)}"
+        return nmi_answer(3, text, code=420, type_=form.get("type", ""))
+
+    def _add_customer(self, form: dict[str, str]) -> str:
+        card = self._card_for_token(form.get("payment_token", ""))
+        vault_id = str(next(self._vault_ids))
+        self._vault[vault_id] = card
+        return nmi_answer(1, "Customer Added", code=100, customer_vault_id=vault_id)
+
+    def _sale(self, form: dict[str, str]) -> str:
+        if vault_id := form.get("customer_vault_id", ""):
+            if vault_id not in self._vault:
+                raise Refused("Invalid Customer Vault Id")
+            card = self._vault[vault_id]
+        else:
+            card = self._card_for_token(form.get("payment_token", ""))
+        amount = cents_from(form.get("amount", ""))
+        if not amount:
+            raise Refused("Invalid amount")
+        window = form.get("dup_seconds") or str(self.dup_seconds)
+        if not window.isdigit():
+            raise Refused("Invalid dup_seconds")
+        if self._is_duplicate(card, amount, int(window)):
+            raise Refused("Duplicate transaction")
+
+        transaction_id = str(next(self._transaction_ids))
+        approved = amount >= TEST_MODE_DECLINE_BELOW_CENTS
+        sale = Transaction(
+            transaction_id=transaction_id,
+            kind="sale",
+            amount_cents=amount,
+            currency=form.get("currency", "USD").upper(),
+            # NMI's documentation: orderid "defaults to gateway transaction id".
+            orderid=form.get("orderid") or transaction_id,
+            card=card,
+            condition=PENDING_SETTLEMENT if approved else FAILED,
+            actions=[Action("sale", amount, approved, "SUCCESS" if approved else "DECLINE")],
+            customer_vault_id=vault_id,
+        )
+        self._transactions[transaction_id] = sale
+        if approved:
+            return nmi_answer(
+                1,
+                "SUCCESS",
+                code=100,
+                type_="sale",
+                authcode="123456",
+                transactionid=transaction_id,
+                orderid=sale.orderid,
+            )
+        return nmi_answer(
+            2, "DECLINE", code=200, type_="sale", transactionid=transaction_id, orderid=sale.orderid
+        )
+
+    def _refund(self, form: dict[str, str]) -> str:
+        sale = self._sale_to_reverse(form)
+        if sale.condition == CANCELED:
+            raise Refused("Transaction was voided and cannot be refunded")
+        balance = sale.amount_cents - self._refunded_cents(sale)
+        if balance == 0:
+            raise Refused("Transaction has already been fully refunded")
+        amount = cents_from(form.get("amount") or "0.00")
+        if amount is None:
+            raise Refused("Invalid amount")
+        amount = amount or balance  # 0.00 refunds the entire balance
+        if amount > balance:
+            raise Refused("Refund amount may not exceed the transaction balance")
+
+        transaction_id = str(next(self._transaction_ids))
+        refund = Transaction(
+            transaction_id=transaction_id,
+            kind="refund",
+            amount_cents=amount,
+            currency=sale.currency,
+            orderid=form.get("orderid") or transaction_id,
+            card=sale.card,
+            condition=PENDING_SETTLEMENT,
+            actions=[Action("refund", amount, True, "SUCCESS")],
+            parent_id=sale.transaction_id,
+            customer_vault_id=sale.customer_vault_id,
+        )
+        self._transactions[transaction_id] = refund
+        return nmi_answer(
+            1,
+            "SUCCESS",
+            code=100,
+            type_="refund",
+            transactionid=transaction_id,
+            orderid=refund.orderid,
+        )
+
+    def _void(self, form: dict[str, str]) -> str:
+        sale = self._sale_to_reverse(form)
+        if sale.condition != PENDING_SETTLEMENT:
+            raise Refused("Only transactions pending settlement can be voided")
+        if self._refunded_cents(sale):
+            raise Refused("Transactions with refunds cannot be voided")
+        sale.condition = CANCELED
+        sale.actions.append(Action("void", sale.amount_cents, True, "Transaction Void Successful"))
+        # A void is an action on the sale, so NMI answers with the sale's own id.
+        return nmi_answer(
+            1,
+            "Transaction Void Successful",
+            code=100,
+            type_="void",
+            authcode="123456",
+            transactionid=sale.transaction_id,
+            orderid=sale.orderid,
+        )
+
+    def _card_for_token(self, token: str) -> FakeCard:
+        if token not in TEST_CARDS:
+            raise Refused("Payment Token does not exist")
+        return TEST_CARDS[token]
+
+    def _sale_to_reverse(self, form: dict[str, str]) -> Transaction:
+        transaction = self._transactions.get(form.get("transactionid", ""))
+        if transaction is None:
+            raise Refused("Transaction not found")
+        if transaction.kind != "sale":
+            raise Refused("The fake only refunds and voids sales")
+        if not transaction.approved:
+            raise Refused("A declined transaction cannot be refunded or voided")
+        return transaction
+
+    def _refunded_cents(self, sale: Transaction) -> int:
+        return sum(
+            t.amount_cents
+            for t in self._transactions.values()
+            if t.kind == "refund" and t.parent_id == sale.transaction_id
+        )
+
+    def _is_duplicate(self, card: FakeCard, amount_cents: int, window_seconds: int) -> bool:
+        now = time.monotonic()
+        return any(
+            t.kind == "sale"
+            and t.approved
+            and t.card == card
+            and t.amount_cents == amount_cents
+            and now - t.created_at < window_seconds
+            for t in self._transactions.values()
+        )
+
+    # query.php
+
+    def query(self, form: dict[str, str]) -> str:
+        root = ET.Element("nm_response")
+        if not self.authenticates(form):
+            ET.SubElement(root, "error_response").text = "Authentication Failed"
+            return xml_document(root)
+        with self._lock:
+            if form.get("report_type") == "customer_vault":
+                self._vault_xml(root, form.get("customer_vault_id", ""))
+            else:
+                for transaction in self._matching(form):
+                    root.append(transaction_xml(transaction))
+        return xml_document(root)
+
+    def query_failure(self, form: dict[str, str]) -> str:
+        root = ET.Element("nm_response")
+        error = f"Internal error, please try again REFID:{next(self._refids)}"
+        ET.SubElement(root, "error_response").text = error
+        return xml_document(root)
+
+    def _matching(self, form: dict[str, str]) -> list[Transaction]:
+        # As in NMI, an empty or missing filter matches everything.
+        ids = {i for i in form.get("transaction_id", "").split(",") if i}
+        order_id = form.get("order_id", "")
+        return [
+            t
+            for t in self._transactions.values()
+            if (not ids or t.transaction_id in ids) and (not order_id or t.orderid == order_id)
+        ]
+
+    def _vault_xml(self, root: ET.Element, vault_id: str) -> None:
+        if vault_id:
+            records = {vault_id: self._vault[vault_id]} if vault_id in self._vault else {}
+        else:
+            records = dict(self._vault)  # NMI lists the whole vault when no id is given
+        if not records:
+            return
+        vault = ET.SubElement(root, "customer_vault")
+        for record_id, card in records.items():
+            customer = ET.SubElement(vault, "customer", id=record_id)
+            add_text(customer, "customer_vault_id", record_id)
+            add_card(customer, card)
+
+    # test control
+
+    def settle(self) -> None:
+        with self._lock:
+            for transaction in self._transactions.values():
+                if transaction.condition == PENDING_SETTLEMENT:
+                    transaction.condition = COMPLETE
+                    settled = Action("settle", transaction.amount_cents, True, "")
+                    transaction.actions.append(settled)
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def take_fault(self, request_kind: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.on in ("any", request_kind):
+                    self._faults.remove(fault)
+                    return fault
+        return None
+
+    def reset(self) -> None:
+        with self._lock:
+            self._transactions.clear()
+            self._vault.clear()
+            self._faults.clear()
+
+    def ledger(self) -> list[dict[str, object]]:
+        with self._lock:
+            entries = []
+            for t in self._transactions.values():
+                entries.append(ledger_entry(t.kind, t, t.amount_cents, t.parent_id or None))
+                for void in (a for a in t.actions if a.action_type == "void"):
+                    entries.append(ledger_entry("void", t, void.amount_cents, t.transaction_id))
+            return entries
+
+
+def ledger_entry(type_: str, t: Transaction, amount: int, parent: str | None) -> dict[str, object]:
+    return {
+        "type": type_,
+        "transaction_id": t.transaction_id,
+        "parent_transaction_id": parent,
+        "amount_cents": amount,
+        "currency": t.currency,
+        "orderid": t.orderid,
+        "condition": t.condition,
+        "success": t.approved,
+    }
+
+
+def transaction_xml(t: Transaction) -> ET.Element:
+    element = ET.Element("transaction")
+    add_text(element, "transaction_id", t.transaction_id)
+    add_text(element, "transaction_type", "cc")
+    add_text(element, "condition", t.condition)
+    add_text(element, "order_id", t.orderid)
+    add_text(element, "customerid", t.customer_vault_id)
+    add_card(element, t.card)
+    add_text(element, "currency", t.currency)
+    for action in t.actions:
+        node = ET.SubElement(element, "action")
+        add_text(node, "amount", amount_from(action.amount_cents))
+        add_text(node, "action_type", action.action_type)
+        add_text(node, "date", action.at.strftime("%Y%m%d%H%M%S"))
+        add_text(node, "success", "1" if action.success else "0")
+        add_text(node, "response_text", action.response_text)
+        add_text(node, "response_code", "100" if action.success else "200")
+    return element
+
+
+def add_card(element: ET.Element, card: FakeCard) -> None:
+    add_text(element, "cc_number", card.masked_number)
+    add_text(element, "cc_exp", card.cc_exp)
+    add_text(element, "cc_type", card.cc_type)
+
+
+def add_text(parent: ET.Element, tag: str, text: str) -> None:
+    ET.SubElement(parent, tag).text = text
+
+
+def xml_document(root: ET.Element) -> str:
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+def parse_fault(body: bytes) -> Fault | None:
+    try:
+        spec = json.loads(body or b"{}")
+        fault = Fault(
+            kind=spec["next"], seconds=float(spec.get("seconds", 0)), on=spec.get("on", "any")
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    valid = fault.kind in FAULT_KINDS and fault.on in REQUEST_KINDS | {"any"}
+    return fault if valid else None
+
+
+def request_kind(path: str, form: dict[str, str]) -> str:
+    if path.endswith("query.php"):
+        return "query"
+    if form.get("customer_vault") == "add_customer":
+        return "add_customer"
+    return form.get("type", "")
+
+
+class FakeNmiHandler(BaseHTTPRequestHandler):
+    server: FakeNmiHTTPServer
+    max_body_bytes = 1_000_000
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path == "/_fake/transactions":
+            self._send_json(self.server.nmi.ledger())
+        else:
+            self.send_error(HTTPStatus.NOT_FOUND)
+
+    def do_POST(self) -> None:
+        nmi = self.server.nmi
+        path = urlsplit(self.path).path
+        if path == "/api/transact.php":
+            self._serve_nmi(path, nmi.transact, nmi.transact_failure, "text/html")
+        elif path == "/api/query.php":
+            self._serve_nmi(path, nmi.query, nmi.query_failure, "text/xml")
+        elif path == "/_fake/settle":
+            nmi.settle()
+            self._send_json({"settled": True})
+        elif path == "/_fake/faults":
+            self._add_fault()
+        elif path == "/_fake/reset":
+            nmi.reset()
+            self._send_json({"reset": True})
+        else:
+            self.send_error(HTTPStatus.NOT_FOUND)
+
+    def _serve_nmi(
+        self, path: str, handle: NmiEndpoint, fail: NmiEndpoint, content_type: str
+    ) -> None:
+        form = dict(parse_qsl(self._read_body().decode(), keep_blank_values=True))
+        fault = self.server.nmi.take_fault(request_kind(path, form)) or NO_FAULT
+        if fault.kind == "fail":
+            self._send(fail(form), content_type)
+            return
+        if fault.kind == "settle_before":
+            self.server.nmi.settle()
+        answer = handle(form)
+        if fault.kind == "drop_after_apply":
+            self.close_connection = True  # the request was applied; the answer is lost
+            return
+        if fault.kind == "hang":
+            time.sleep(fault.seconds)
+        self._send(answer, content_type)
+
+    def _add_fault(self) -> None:
+        fault = parse_fault(self._read_body())
+        if fault is None:
+            message = f"Expected next in {sorted(FAULT_KINDS)}, on in {sorted(REQUEST_KINDS)}."
+            self._send_json({"error": message}, HTTPStatus.BAD_REQUEST)
+            return
+        self.server.nmi.add_fault(fault)
+        self._send_json({"queued": fault.kind, "on": fault.on})
+
+    def _read_body(self) -> bytes:
+        length = min(int(self.headers.get("Content-Length") or 0), self.max_body_bytes)
+        return self.rfile.read(length)
+
+    def _send(self, body: str, content_type: str, status: HTTPStatus = HTTPStatus.OK) -> None:
+        payload = body.encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", f"{content_type}; charset=UTF-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (a "hang" fault does that on purpose)
+
+    def _send_json(self, data: object, status: HTTPStatus = HTTPStatus.OK) -> None:
+        self._send(json.dumps(data), "application/json", status)
+
+    def log_request(self, code="-", size="-") -> None:
+        # The path only: a query string could carry a security key if a client sent one there.
+        self.log_message("%s %s %s", self.command, urlsplit(self.path).path, code)
+
+
+class FakeNmiHTTPServer(ThreadingHTTPServer):
+    def __init__(self, address: tuple[str, int], nmi: FakeNmi):
+        super().__init__(address, FakeNmiHandler)
+        self.nmi = nmi
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A fake NMI Payment API server.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8701)
+    parser.add_argument(
+        "--security-key",
+        default=os.environ.get("NMI_SECURITY_KEY"),
+        help="the key clients must send (default: $NMI_SECURITY_KEY)",
+    )
+    parser.add_argument(
+        "--dup-seconds",
+        type=int,
+        default=DEFAULT_DUP_SECONDS,
+        help="duplicate-sale window when a request sends no dup_seconds (0: off)",
+    )
+    args = parser.parse_args(argv)
+    if not args.security_key:
+        parser.error("give --security-key or set NMI_SECURITY_KEY")
+
+    nmi = FakeNmi(security_key=args.security_key, dup_seconds=args.dup_seconds)
+    server = FakeNmiHTTPServer((args.host, args.port), nmi)
+    print(f"Fake NMI listening on http://{args.host}:{args.port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

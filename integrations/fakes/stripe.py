@@ -1,0 +1,772 @@
+"""A fake Stripe API for the semantics localstripe lacks: idempotency, refund limits, pending
+refunds that fail later, faults, and signed webhooks.
+
+    python -m integrations.fakes.stripe --port 8421 --api-key sk_test_fake \\
+        [--webhook-url http://localhost:8000/webhooks/stripe/ --webhook-secret whsec_…]
+
+(`--api-key` and `--webhook-secret` default to $STRIPE_SECRET_KEY and $STRIPE_WEBHOOK_SECRET, so
+the secrets need not appear in `ps`.)
+
+It speaks Stripe's wire protocol (form bodies in bracket notation, JSON objects with `object`,
+the `{"error": {"type", "code", "message", "param"}}` envelope, Bearer auth) for exactly the
+endpoints `integrations.gateways.stripe_gateway.StripeGateway` uses:
+
+    POST /v1/customers                    GET /v1/customers/search   GET /v1/customers/{id}
+    GET  /v1/payment_methods/{id}         POST /v1/payment_methods/{id}/attach
+    POST /v1/payment_intents (confirm=true only)
+    GET  /v1/payment_intents              GET /v1/payment_intents/{id}
+    POST /v1/refunds                      GET /v1/refunds            GET /v1/refunds/{id}
+
+Test payment methods, by id as in Stripe's docs: `pm_card_visa`, `pm_card_mastercard`,
+`pm_card_amex`, `pm_card_chargeDeclined` and `pm_card_visa_chargeDeclined` (declined when
+attached or charged), `pm_card_chargeCustomerFail` (attaches, then every charge is declined).
+Like Stripe, each use of a test id makes a new `pm_…`.
+
+Semantics:
+- Idempotency-Key: the first answer that did something (200, or a 402 decline) is stored and
+  replayed for the same key; the same key with another path or body is a 400
+  `idempotency_error`. A request refused as invalid is not stored, so it can be corrected.
+- Refunds: over-refund is a 400 on `amount`; a fully refunded charge answers
+  `charge_already_refunded`; pending refunds hold their amount until they fail.
+- Webhooks (with --webhook-url): `refund.created`, `refund.updated`, `refund.failed`,
+  `charge.refunded` (when money has gone back), `charge.dispute.created`, signed like Stripe:
+  `Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+
+Test control API (JSON, no auth, tests only):
+    POST /_fake/next_refund {"status": "pending"}      the next refund is created with it
+    POST /_fake/refunds/{id}/settle {"status": "succeeded"|"failed", "failure_reason"?}
+    POST /_fake/faults {"next": "hang"|"drop_after_apply", "seconds": 5}
+        the next /v1 request is applied, then its answer is held for `seconds` (hang) or the
+        connection is closed without one (drop_after_apply)
+    POST /_fake/dashboard_refund {"payment_intent", "amount"?}   a refund made outside our app
+    POST /_fake/disputes {"payment_intent"}
+    GET  /_fake/refunds                                 every refund, oldest first
+    POST /_fake/reset
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import queue
+import re
+import secrets
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass(frozen=True)
+class TestCard:
+    brand: str
+    last4: str
+    declined_on_attach: bool = False
+    declined_on_charge: bool = False
+
+
+TEST_CARDS = {
+    "pm_card_visa": TestCard("visa", "4242"),
+    "pm_card_mastercard": TestCard("mastercard", "4444"),
+    "pm_card_amex": TestCard("amex", "8431"),
+    "pm_card_chargeDeclined": TestCard("visa", "0002", True, True),
+    "pm_card_visa_chargeDeclined": TestCard("visa", "0002", True, True),
+    "pm_card_chargeCustomerFail": TestCard("visa", "0341", declined_on_charge=True),
+}
+TEST_CARD_EXPIRY = (12, 2034)
+
+# Refund statuses that hold money back from the charge (a failed refund gives it back).
+REFUND_HOLDS_MONEY = {"pending", "succeeded"}
+REFUND_FAILURE_REASONS = {
+    "lost_or_stolen_card",
+    "expired_or_canceled_card",
+    "charge_for_pending_refund_disputed",
+    "insufficient_funds",
+    "declined",
+    "merchant_request",
+    "unknown",
+}
+
+
+class StripeApiError(Exception):
+    """An answer in Stripe's error envelope."""
+
+    def __init__(
+        self, status, message, *, type="invalid_request_error", code=None, param=None, **extra
+    ):
+        super().__init__(message)
+        self.status = status
+        self.body = {
+            "error": {"type": type, "code": code, "message": message, "param": param, **extra}
+        }
+
+
+def no_such(kind: str, object_id: str, param: str | None = None) -> StripeApiError:
+    return StripeApiError(
+        404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param
+    )
+
+
+def decode_params(encoded: str) -> dict:
+    """Stripe's form encoding to nested data: `metadata[reference]=r1&expand[0]=payment_method`
+    becomes `{"metadata": {"reference": "r1"}, "expand": ["payment_method"]}`."""
+    params: dict = {}
+    for key, value in parse_qsl(encoded, keep_blank_values=True):
+        *parents, leaf = key.replace("]", "").split("[")
+        node = params
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = value
+    return _indexed_dicts_to_lists(params)
+
+
+def _indexed_dicts_to_lists(value):
+    if not isinstance(value, dict):
+        return value
+    value = {key: _indexed_dicts_to_lists(item) for key, item in value.items()}
+    if value and all(key.isdigit() for key in value):
+        return [value[key] for key in sorted(value, key=int)]
+    return value
+
+
+def accept(params: dict, *names: str) -> None:
+    """Refuse parameters this endpoint does not take, as Stripe does (`expand` goes anywhere)."""
+    unknown = sorted(params.keys() - {*names, "expand"})
+    if unknown:
+        raise StripeApiError(400, f"Received unknown parameter: {unknown[0]}", param=unknown[0])
+
+
+def positive_int(params: dict, name: str) -> int:
+    raw = params.get(name, "")
+    if not str(raw).isdigit() or int(raw) <= 0:
+        raise StripeApiError(400, f"Invalid positive integer: {name}", param=name)
+    return int(raw)
+
+
+def dollars(cents: int) -> str:
+    return f"${cents // 100}.{cents % 100:02d}"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class WebhookSender:
+    """Delivers events in order from one background thread, signed like Stripe."""
+
+    def __init__(self, url: str, secret: str):
+        self.url = url
+        self.secret = secret.encode()
+        self._queue: queue.Queue[dict] = queue.Queue()
+        threading.Thread(target=self._deliver_forever, daemon=True).start()
+
+    def send(self, event_type: str, obj: dict) -> None:
+        self._queue.put(
+            {
+                "id": new_id("evt"),
+                "object": "event",
+                "type": event_type,
+                "created": int(time.time()),
+                "livemode": False,
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+                "data": {"object": json.loads(json.dumps(obj))},  # a snapshot, as Stripe sends
+            }
+        )
+
+    def signature(self, timestamp: int, body: bytes) -> str:
+        signed = hmac.new(self.secret, f"{timestamp}.".encode() + body, hashlib.sha256)
+        return f"t={timestamp},v1={signed.hexdigest()}"
+
+    def _deliver_forever(self) -> None:
+        while True:
+            event = self._queue.get()
+            body = json.dumps(event).encode()
+            request = urllib.request.Request(  # noqa: S310 (the URL we were started with)
+                self.url,
+                data=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": self.signature(int(time.time()), body),
+                },
+            )
+            try:
+                urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
+            except OSError as error:
+                print(f"webhook {event['type']} not delivered: {error}", file=sys.stderr)
+
+
+class FakeStripe:
+    """One Stripe account in memory. Every method runs under `lock`."""
+
+    def __init__(self, api_key: str, webhooks: WebhookSender | None = None):
+        self.api_key = api_key
+        self.webhooks = webhooks
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.objects: dict[str, dict] = {}  # every object by id, in creation order
+        self.test_cards: dict[str, TestCard] = {}  # payment method id -> how it behaves
+        self.idempotent: dict[str, tuple[str, dict, int, dict]] = {}
+        self.next_refund_status = "succeeded"
+        self.next_fault: tuple[str, float] | None = None
+
+    # --- the API ---
+
+    def call(self, handler, path: str, params: dict, idempotency_key: str | None):
+        """Run one API request; returns (status, body, replayed)."""
+        if idempotency_key:
+            stored = self.idempotent.get(idempotency_key)
+            if stored:
+                stored_path, stored_params, status, body = stored
+                if (stored_path, stored_params) != (path, params):
+                    raise StripeApiError(
+                        400,
+                        "Keys for idempotent requests can only be used with the same parameters "
+                        "they were first used with. Try using a key other than "
+                        f"'{idempotency_key}' if you meant to execute a different request.",
+                        type="idempotency_error",
+                    )
+                return status, body, True
+        try:
+            status, body = 200, handler(params)
+        except StripeApiError as error:
+            if error.status != 402:  # refused before doing anything: not remembered
+                raise
+            status, body = error.status, error.body
+        if idempotency_key:
+            self.idempotent[idempotency_key] = (path, params, status, body)
+        return status, body, False
+
+    def create_customer(self, params: dict) -> dict:
+        accept(params, "email", "name", "description", "metadata")
+        return self._add(
+            {
+                "id": new_id("cus"),
+                "object": "customer",
+                "email": params.get("email"),
+                "name": params.get("name"),
+                "description": params.get("description"),
+                "metadata": params.get("metadata", {}),
+                "invoice_settings": {"default_payment_method": None},
+            }
+        )
+
+    def search_customers(self, params: dict) -> dict:
+        accept(params, "query", "limit")
+        query = re.fullmatch(r"metadata\['([^']+)'\]:'((?:[^'\\]|\\.)*)'", params.get("query", ""))
+        if not query:
+            raise StripeApiError(
+                400,
+                "This fake only understands queries like metadata['key']:'value'.",
+                param="query",
+            )
+        key, value = query[1], re.sub(r"\\(.)", r"\1", query[2])
+        found = [c for c in self._all("customer") if c["metadata"].get(key) == value]
+        return {
+            "object": "search_result",
+            "url": "/v1/customers/search",
+            "has_more": False,
+            "next_page": None,
+            "data": found[::-1],
+        }
+
+    def retrieve_customer(self, params: dict, customer_id: str) -> dict:
+        accept(params)
+        return self._get("customer", customer_id)
+
+    def retrieve_payment_method(self, params: dict, payment_method_id: str) -> dict:
+        accept(params)
+        return self._payment_method(payment_method_id)
+
+    def attach_payment_method(self, params: dict, payment_method_id: str) -> dict:
+        accept(params, "customer")
+        customer = self._get("customer", params.get("customer", ""), "customer")
+        payment_method = self._payment_method(payment_method_id)
+        if payment_method["customer"] not in (None, customer["id"]):
+            raise StripeApiError(
+                400,
+                "The payment method you provided has already been attached to a customer.",
+                code="payment_method_unexpected_state",
+            )
+        if self.test_cards[payment_method["id"]].declined_on_attach:
+            raise self._card_declined()
+        payment_method["customer"] = customer["id"]
+        return payment_method
+
+    def create_payment_intent(self, params: dict) -> dict:
+        accept(
+            params,
+            *("amount", "currency", "customer", "payment_method", "payment_method_types"),
+            *("confirm", "off_session", "metadata", "description"),
+        )
+        amount = positive_int(params, "amount")
+        currency = params.get("currency", "")
+        if not re.fullmatch(r"[a-z]{3}", currency):
+            raise StripeApiError(400, "Invalid currency.", param="currency")
+        if params.get("confirm") != "true":
+            raise StripeApiError(400, "This fake only creates PaymentIntents with confirm=true.")
+        customer_id = params.get("customer")
+        if customer_id:
+            self._get("customer", customer_id, "customer")
+        payment_method = self._payment_method(params.get("payment_method", ""), "payment_method")
+        if payment_method["customer"] and payment_method["customer"] != customer_id:
+            raise StripeApiError(
+                400,
+                f"The PaymentMethod {payment_method['id']} belongs to the Customer "
+                f"{payment_method['customer']}. Please include the Customer in the `customer` "
+                "parameter on the PaymentIntent.",
+                param="payment_method",
+            )
+        declined = self.test_cards[payment_method["id"]].declined_on_charge
+        intent = self._add(
+            {
+                "id": new_id("pi"),
+                "object": "payment_intent",
+                "amount": amount,
+                "amount_received": 0 if declined else amount,
+                "currency": currency,
+                "customer": customer_id,
+                "description": params.get("description"),
+                "metadata": params.get("metadata", {}),
+                "payment_method": payment_method["id"],
+                "payment_method_types": params.get("payment_method_types", ["card"]),
+                "capture_method": "automatic",
+                "confirmation_method": "automatic",
+                "status": "requires_payment_method" if declined else "succeeded",
+                "last_payment_error": None,
+                "latest_charge": None,
+            }
+        )
+        charge = self._add(
+            {
+                "id": new_id("ch"),
+                "object": "charge",
+                "amount": amount,
+                "amount_captured": 0 if declined else amount,
+                "amount_refunded": 0,
+                "currency": currency,
+                "customer": customer_id,
+                "payment_intent": intent["id"],
+                "payment_method": payment_method["id"],
+                "metadata": intent["metadata"],
+                "status": "failed" if declined else "succeeded",
+                "paid": not declined,
+                "refunded": False,
+                "disputed": False,
+            }
+        )
+        intent["latest_charge"] = charge["id"]
+        if declined:
+            error = self._card_declined(charge=charge["id"])
+            intent["last_payment_error"] = {
+                k: v for k, v in error.body["error"].items() if v is not None
+            }
+            error.body["error"]["payment_intent"] = self._expanded(intent, params)
+            raise error
+        return self._expanded(intent, params)
+
+    def retrieve_payment_intent(self, params: dict, intent_id: str) -> dict:
+        accept(params)
+        return self._expanded(self._get("payment_intent", intent_id), params)
+
+    def list_payment_intents(self, params: dict) -> dict:
+        accept(params, "customer", "limit", "starting_after")
+        intents = self._all("payment_intent")
+        if params.get("customer"):
+            intents = [i for i in intents if i["customer"] == params["customer"]]
+        return self._page("/v1/payment_intents", intents, params)
+
+    def create_refund(self, params: dict) -> dict:
+        accept(params, "payment_intent", "charge", "amount", "metadata", "reason")
+        return self._refund(params, metadata=params.get("metadata", {}))
+
+    def retrieve_refund(self, params: dict, refund_id: str) -> dict:
+        accept(params)
+        return self._get("refund", refund_id)
+
+    def list_refunds(self, params: dict) -> dict:
+        accept(params, "payment_intent", "charge", "limit", "starting_after")
+        refunds = self._all("refund")
+        for kind in ("payment_intent", "charge"):
+            if kind in params:
+                self._get(kind, params[kind], kind)
+                refunds = [r for r in refunds if r[kind] == params[kind]]
+        return self._page("/v1/refunds", refunds, params)
+
+    # --- the control API ---
+
+    def settle_refund(self, params: dict, refund_id: str) -> dict:
+        refund = self._get("refund", refund_id)
+        status = params.get("status")
+        failure_reason = params.get("failure_reason", "expired_or_canceled_card")
+        if status not in ("succeeded", "failed"):
+            raise StripeApiError(400, "status must be succeeded or failed.", param="status")
+        if failure_reason not in REFUND_FAILURE_REASONS:
+            raise StripeApiError(400, "Unknown failure_reason.", param="failure_reason")
+        if refund["status"] != "pending":
+            raise StripeApiError(409, f"Refund {refund_id} is {refund['status']}, not pending.")
+        refund["status"] = status
+        if status == "failed":
+            refund["failure_reason"] = failure_reason
+        charge = self._refresh_charge(refund["charge"])
+        self._send("refund.updated", refund)
+        if status == "failed":
+            self._send("refund.failed", refund)
+        else:
+            self._send("charge.refunded", charge)
+        return refund
+
+    def dashboard_refund(self, params: dict) -> dict:
+        """A refund someone made in the Stripe Dashboard: no reference, same rules."""
+        return self._refund(params, metadata={})
+
+    def open_dispute(self, params: dict) -> dict:
+        charge = self._succeeded_charge(params)
+        charge["disputed"] = True
+        dispute = self._add(
+            {
+                "id": new_id("dp"),
+                "object": "dispute",
+                "amount": charge["amount"],
+                "currency": charge["currency"],
+                "charge": charge["id"],
+                "payment_intent": charge["payment_intent"],
+                "reason": "fraudulent",
+                "status": "needs_response",
+                "metadata": {},
+            }
+        )
+        self._send("charge.dispute.created", dispute)
+        return dispute
+
+    def set_next_refund_status(self, params: dict) -> dict:
+        if params.get("status") not in ("pending", "succeeded"):
+            raise StripeApiError(400, "status must be pending or succeeded.", param="status")
+        self.next_refund_status = params["status"]
+        return {"next_refund_status": self.next_refund_status}
+
+    def set_fault(self, params: dict) -> dict:
+        if params.get("next") not in ("hang", "drop_after_apply"):
+            raise StripeApiError(400, "next must be hang or drop_after_apply.", param="next")
+        self.next_fault = (params["next"], float(params.get("seconds", 5)))
+        return {"next": params["next"]}
+
+    def take_fault(self) -> tuple[str, float] | None:
+        fault, self.next_fault = self.next_fault, None
+        return fault
+
+    def refund_ledger(self, params: dict) -> dict:
+        return {"object": "list", "data": self._all("refund")}
+
+    def reset_all(self, params: dict) -> dict:
+        self.reset()
+        return {"reset": True}
+
+    # --- helpers ---
+
+    def _refund(self, params: dict, *, metadata: dict) -> dict:
+        charge = self._succeeded_charge(params)
+        unrefunded = charge["amount"] - self._refunded(charge["id"])
+        if unrefunded == 0:
+            raise StripeApiError(
+                400,
+                f"Charge {charge['id']} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        amount = positive_int(params, "amount") if "amount" in params else unrefunded
+        if amount > unrefunded:
+            raise StripeApiError(
+                400,
+                f"Refund amount ({dollars(amount)}) is greater than unrefunded amount on charge "
+                f"({dollars(unrefunded)})",
+                param="amount",
+            )
+        status, self.next_refund_status = self.next_refund_status, "succeeded"
+        refund = self._add(
+            {
+                "id": new_id("re"),
+                "object": "refund",
+                "amount": amount,
+                "currency": charge["currency"],
+                "charge": charge["id"],
+                "payment_intent": charge["payment_intent"],
+                "metadata": metadata,
+                "reason": params.get("reason"),
+                "status": status,
+                "failure_reason": None,
+            }
+        )
+        charge = self._refresh_charge(charge["id"])
+        self._send("refund.created", refund)
+        if status == "succeeded":
+            self._send("charge.refunded", charge)
+        return refund
+
+    def _succeeded_charge(self, params: dict) -> dict:
+        """The charge named by `charge` or `payment_intent`; it must have succeeded."""
+        if params.get("charge"):
+            charge = self._get("charge", params["charge"], "charge")
+        elif params.get("payment_intent"):
+            intent = self._get("payment_intent", params["payment_intent"], "payment_intent")
+            if intent["status"] != "succeeded":
+                raise StripeApiError(
+                    400,
+                    f"This PaymentIntent ({intent['id']}) does not have a successful charge to "
+                    "refund.",
+                    param="payment_intent",
+                )
+            charge = self.objects[intent["latest_charge"]]
+        else:
+            raise StripeApiError(
+                400,
+                "One of the following params should be provided for this "
+                "request: payment_intent or charge.",
+            )
+        if charge["status"] != "succeeded":
+            raise StripeApiError(400, "Cannot refund a failed payment.", param="charge")
+        return charge
+
+    def _refunded(self, charge_id: str) -> int:
+        return sum(
+            r["amount"]
+            for r in self._all("refund")
+            if r["charge"] == charge_id and r["status"] in REFUND_HOLDS_MONEY
+        )
+
+    def _refresh_charge(self, charge_id: str) -> dict:
+        charge = self.objects[charge_id]
+        charge["amount_refunded"] = self._refunded(charge_id)
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        return charge
+
+    def _payment_method(self, payment_method_id: str, param: str | None = None) -> dict:
+        """A stored payment method, or a new one made from a test id such as `pm_card_visa`."""
+        if payment_method_id in TEST_CARDS:
+            return self._new_test_payment_method(payment_method_id)
+        return self._get("payment_method", payment_method_id, param)
+
+    def _new_test_payment_method(self, test_id: str) -> dict:
+        card = TEST_CARDS[test_id]
+        payment_method = self._add(
+            {
+                "id": new_id("pm"),
+                "object": "payment_method",
+                "type": "card",
+                "card": {
+                    "brand": card.brand,
+                    "last4": card.last4,
+                    "exp_month": TEST_CARD_EXPIRY[0],
+                    "exp_year": TEST_CARD_EXPIRY[1],
+                    "funding": "credit",
+                    "country": "US",
+                },
+                "billing_details": {},
+                "customer": None,
+                "metadata": {},
+            }
+        )
+        self.test_cards[payment_method["id"]] = card
+        return payment_method
+
+    @staticmethod
+    def _card_declined(**extra) -> StripeApiError:
+        return StripeApiError(
+            402,
+            "Your card was declined.",
+            type="card_error",
+            code="card_declined",
+            decline_code="generic_decline",
+            **extra,
+        )
+
+    def _add(self, obj: dict) -> dict:
+        obj |= {"created": int(time.time()), "livemode": False}
+        self.objects[obj["id"]] = obj
+        return obj
+
+    def _get(self, kind: str, object_id: str, param: str | None = None) -> dict:
+        obj = self.objects.get(object_id)
+        if obj is None or obj["object"] != kind:
+            raise no_such(kind, object_id, param)
+        return obj
+
+    def _all(self, kind: str) -> list[dict]:
+        return [obj for obj in self.objects.values() if obj["object"] == kind]
+
+    def _page(self, url: str, newest_last: list[dict], params: dict) -> dict:
+        """One page of a list, newest first, as Stripe pages (`limit`, `starting_after`)."""
+        items = newest_last[::-1]
+        after = params.get("starting_after")
+        if after:
+            ids = [item["id"] for item in items]
+            items = items[ids.index(after) + 1 :] if after in ids else []
+        limit = min(positive_int(params, "limit"), 100) if "limit" in params else 10
+        data = [self._expanded(item, params, prefix="data.") for item in items[:limit]]
+        return {"object": "list", "url": url, "has_more": len(items) > limit, "data": data}
+
+    def _expanded(self, obj: dict, params: dict, prefix: str = "") -> dict:
+        """A copy of `obj` with the fields named in `expand[]` replaced by their objects."""
+        paths = [p.removeprefix(prefix) for p in params.get("expand", []) if p.startswith(prefix)]
+        copy = dict(obj)
+        for field in paths:
+            if isinstance(copy.get(field), str) and copy[field] in self.objects:
+                copy[field] = self.objects[copy[field]]
+        return copy
+
+    def _send(self, event_type: str, obj: dict) -> None:
+        if self.webhooks:
+            self.webhooks.send(event_type, obj)
+
+
+def _api_routes(fake: FakeStripe):
+    """(method, path pattern, handler(params, *ids in the path)) for the Stripe API."""
+    return [
+        ("POST", r"/v1/customers", fake.create_customer),
+        ("GET", r"/v1/customers/search", fake.search_customers),
+        ("GET", r"/v1/customers/(cus_\w+)", fake.retrieve_customer),
+        ("GET", r"/v1/payment_methods/(\w+)", fake.retrieve_payment_method),
+        ("POST", r"/v1/payment_methods/(\w+)/attach", fake.attach_payment_method),
+        ("POST", r"/v1/payment_intents", fake.create_payment_intent),
+        ("GET", r"/v1/payment_intents", fake.list_payment_intents),
+        ("GET", r"/v1/payment_intents/(\w+)", fake.retrieve_payment_intent),
+        ("POST", r"/v1/refunds", fake.create_refund),
+        ("GET", r"/v1/refunds", fake.list_refunds),
+        ("GET", r"/v1/refunds/(\w+)", fake.retrieve_refund),
+    ]
+
+
+def _control_routes(fake: FakeStripe):
+    return [
+        ("POST", r"/_fake/next_refund", fake.set_next_refund_status),
+        ("POST", r"/_fake/refunds/(\w+)/settle", fake.settle_refund),
+        ("POST", r"/_fake/faults", fake.set_fault),
+        ("POST", r"/_fake/dashboard_refund", fake.dashboard_refund),
+        ("POST", r"/_fake/disputes", fake.open_dispute),
+        ("GET", r"/_fake/refunds", fake.refund_ledger),
+        ("POST", r"/_fake/reset", fake.reset_all),
+    ]
+
+
+def _route(routes, method: str, path: str):
+    for route_method, pattern, handler in routes:
+        match = re.fullmatch(pattern, path)
+        if route_method == method and match:
+            return lambda params: handler(params, *match.groups())
+    raise StripeApiError(404, f"Unrecognized request URL ({method}: {path}).")
+
+
+def _error_answer(error: Exception) -> tuple[int, dict]:
+    if isinstance(error, StripeApiError):
+        return error.status, error.body
+    # A bug in the fake: answer like Stripe's own 500 rather than dropping the connection.
+    print(f"fake Stripe error: {error!r}", file=sys.stderr)
+    return 500, StripeApiError(500, f"Internal error: {error}", type="api_error").body
+
+
+def make_handler(fake: FakeStripe, *, verbose: bool = False):
+    api_routes, control_routes = _api_routes(fake), _control_routes(fake)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self._handle()
+
+        def do_POST(self):
+            self._handle()
+
+        def _handle(self):
+            url = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else ""
+            if url.path.startswith("/_fake/"):
+                self._control(url.path, json.loads(body) if body else {})
+            else:
+                self._api(url.path, decode_params(body if self.command == "POST" else url.query))
+
+        def _control(self, path: str, params: dict):
+            try:
+                with fake.lock:
+                    status, body = 200, _route(control_routes, self.command, path)(params)
+            except Exception as error:  # every failure becomes an answer
+                status, body = _error_answer(error)
+            self._respond(status, body)
+
+        def _api(self, path: str, params: dict):
+            if not self._authorized():
+                self._respond(401, StripeApiError(401, "Invalid API Key provided.").body)
+                return
+            key = self.headers.get("Idempotency-Key") if self.command == "POST" else None
+            with fake.lock:
+                fault = fake.take_fault()
+                try:
+                    handler = _route(api_routes, self.command, path)
+                    status, body, replayed = fake.call(handler, path, params, key)
+                except Exception as error:  # every failure becomes an answer
+                    (status, body), replayed = _error_answer(error), False
+            if fault and fault[0] == "drop_after_apply":
+                self.close_connection = True  # applied, but the caller never hears
+                return
+            if fault and fault[0] == "hang":
+                time.sleep(fault[1])
+            self._respond(status, body, replayed=replayed, idempotency_key=key)
+
+        def _authorized(self) -> bool:
+            scheme, _, credentials = self.headers.get("Authorization", "").partition(" ")
+            return scheme == "Bearer" and hmac.compare_digest(credentials, fake.api_key)
+
+        def _respond(self, status, body, *, replayed=False, idempotency_key=None):
+            payload = json.dumps(body).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Request-Id", new_id("req"))
+                if idempotency_key:
+                    self.send_header("Idempotency-Key", idempotency_key)
+                if replayed:
+                    self.send_header("Idempotent-Replayed", "true")
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the caller gave up (a hang outlived its timeout)
+
+        def log_message(self, format, *args):
+            if verbose:
+                super().log_message(format, *args)
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8421)
+    parser.add_argument("--api-key", default=os.environ.get("STRIPE_SECRET_KEY", ""))
+    parser.add_argument("--webhook-url", default="")
+    parser.add_argument("--webhook-secret", default=os.environ.get("STRIPE_WEBHOOK_SECRET", ""))
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args(argv)
+    if not args.api_key:
+        parser.error("--api-key (or $STRIPE_SECRET_KEY) is required")
+    if args.webhook_url and not args.webhook_secret:
+        parser.error("--webhook-url needs --webhook-secret (or $STRIPE_WEBHOOK_SECRET)")
+
+    webhooks = WebhookSender(args.webhook_url, args.webhook_secret) if args.webhook_url else None
+    fake = FakeStripe(args.api_key, webhooks)
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(fake, verbose=args.verbose))
+    server.daemon_threads = True
+    print(f"fake Stripe listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
