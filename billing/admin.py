@@ -1,7 +1,14 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
+from billing.models import (
+    GatewayEvent,
+    GatewaySettings,
+    Invoice,
+    Payment,
+    PaymentMethod,
+    RefundAttempt,
+)
 
 
 @admin.register(GatewaySettings)
@@ -109,6 +116,45 @@ class PaymentAdmin(SimpleHistoryAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # payments are written by the charge and refund services only
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RefundAttempt)
+class RefundAttemptAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "id",
+        "order",
+        "status",
+        "amount_cents",
+        "gateway",
+        "requested_by_label",
+        "door",
+        "error_code",
+        "created_at",
+    ]
+    list_filter = ["status", "gateway", "door"]
+    list_select_related = ["order"]
+    search_fields = ["order__number", "reference"]
+    readonly_fields = [field.name for field in RefundAttempt._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # attempts are written by the refund flow only
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(GatewayEvent)
+class GatewayEventAdmin(admin.ModelAdmin):
+    list_display = ["event_type", "gateway", "event_id", "outcome", "received_at", "processed_at"]
+    list_filter = ["gateway", "outcome", "event_type"]
+    search_fields = ["event_id", "note"]
+    readonly_fields = [field.name for field in GatewayEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -1,3 +1,6 @@
+import uuid
+
+from django.conf import settings
 from django.db import models
 
 from audit.models import audit_trail
@@ -6,6 +9,7 @@ from billing.states import (
     InvoiceStatus,
     PaymentKind,
     PaymentStatus,
+    RefundAttemptStatus,
     invoice_transitions,
     payment_transitions,
 )
@@ -126,6 +130,8 @@ class Payment(GuardedStatusModel):
     amount_cents = models.BigIntegerField()
     currency = models.CharField(max_length=3, default="usd")
     transaction_id = models.CharField(max_length=100, blank=True, db_index=True)
+    # Our idempotency key at the gateway for the charge this row records.
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     refund_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds"
     )
@@ -136,6 +142,10 @@ class Payment(GuardedStatusModel):
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
+    # Set when the gateway reported something the app did not do itself (a refund made in the
+    # gateway's dashboard, a refund that failed after settling): CS must look at it.
+    needs_review = models.BooleanField(default=False)
+    review_note = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = audit_trail()
@@ -170,3 +180,91 @@ class Payment(GuardedStatusModel):
 
     def check_status_transition(self, current: str, target: str) -> None:
         payment_transitions[self.kind].check(current, target)
+
+
+class RefundAttempt(models.Model):
+    """One request to return money, committed before the gateway is called.
+
+    Its `reference` is the gateway idempotency key, so a retry or the reconciler can never move
+    the money twice; an attempt left PENDING by a crash or timeout is resolved by asking the
+    gateway what happened to that reference.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refund_attempts")
+    charge = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refund_attempts")
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(
+        max_length=10, choices=RefundAttemptStatus.choices, default=RefundAttemptStatus.PENDING
+    )
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    gateway = models.CharField(max_length=10, choices=Gateway.choices)
+    reason = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=150)
+    door = models.CharField(max_length=20)
+    refund_payment = models.OneToOneField(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="refund_attempt"
+    )
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=RefundAttemptStatus.values),
+                name="refund_attempt_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_cents__gt=0), name="refund_attempt_amount_positive"
+            ),
+            # The database itself refuses a second refund in flight for one order.
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(status=RefundAttemptStatus.PENDING),
+                name="one_pending_refund_per_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund of {format_cents(self.amount_cents, self.currency)} ({self.status})"
+
+
+class GatewayEvent(models.Model):
+    """An event a gateway pushed to us, stored before it is processed.
+
+    The unique (gateway, event_id) makes a redelivered event a no-op; `outcome` says what
+    processing did, so a billing admin can see why a payment changed.
+    """
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "RECEIVED", "Received (not processed yet)"
+        APPLIED = "APPLIED", "Applied"
+        NEEDS_REVIEW = "NEEDS_REVIEW", "Recorded; CS must review"
+        IGNORED = "IGNORED", "Ignored"
+        FAILED = "FAILED", "Processing failed"
+
+    gateway = models.CharField(max_length=10, choices=Gateway.choices)
+    event_id = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED)
+    note = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "event_id"], name="gateway_event_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.event_type} {self.event_id}"

@@ -87,3 +87,9 @@ payment_transitions = {
     kind: TransitionTable(table, refuse=_refuse_payment(kind))
     for kind, table in PAYMENT_TRANSITIONS.items()
 }
+
+
+class RefundAttemptStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending (gateway asked)"
+    SUCCEEDED = "SUCCEEDED", "Succeeded"
+    FAILED = "FAILED", "Failed"

@@ -14,12 +14,14 @@ class IsStaff(BasePermission):
 
 
 class ActionPermission(IsStaff):
-    """`view.action_permissions = {"create": "orders.add_product", ...}`; other actions: staff."""
+    """`view.action_permissions` maps a viewset action ("create") or, on a plain APIView, an
+    HTTP method ("post") to the permission it needs; anything unlisted needs only staff."""
 
     message = "Your role does not allow this action. Ask a billing admin."
 
     def has_permission(self, request, view) -> bool:
         if not super().has_permission(request, view):
             return False
-        required = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
+        key = getattr(view, "action", None) or request.method.lower()
+        required = getattr(view, "action_permissions", {}).get(key)
         return required is None or request.user.has_perm(required)

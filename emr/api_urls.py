@@ -2,6 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from billing.api import ActiveGatewayView, PatientPaymentMethodsView, PayInvoiceView
 from emr.api import PatientViewSet
 from orders.api import OrderViewSet, ProductViewSet
 
@@ -12,6 +13,16 @@ router.register("orders", OrderViewSet)
 
 urlpatterns = [
     path("", include(router.urls)),
+    path("", include("integrations.beluga.urls")),
+    path("", include("integrations.pharmacy.urls")),
+    path("", include("emr.workflows.urls")),
+    path(
+        "patients/<int:patient_id>/payment-methods/",
+        PatientPaymentMethodsView.as_view(),
+        name="patient-payment-methods",
+    ),
+    path("invoices/<int:invoice_id>/pay/", PayInvoiceView.as_view(), name="invoice-pay"),
+    path("settings/active-gateway/", ActiveGatewayView.as_view(), name="active-gateway"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -23,7 +23,22 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     timezone="UTC",
     enable_utc=True,
-    # Later work adds its periodic entries here (renewals, outbox sweep, refund reconciliation).
-    beat_schedule={},
+    beat_schedule={
+        "reconcile-refunds": {"task": "billing.reconcile_refunds", "schedule": 180.0},
+        # `expires` drops a sweep that could not start before the next one is due.
+        "workflows-sweep-outbox": {
+            "task": "workflows.sweep_outbox",
+            "schedule": 30.0,
+            "options": {"expires": 25},
+        },
+        "workflows-resume-waits": {
+            "task": "workflows.resume_waits",
+            "schedule": 10.0,
+            "options": {"expires": 9},
+        },
+        # Submissions whose on-commit enqueue was lost (each task is safe to run twice).
+        "beluga-submit-unsent-visits": {"task": "beluga.submit_unsent_visits", "schedule": 120.0},
+        "pharmacy-send-unsent-orders": {"task": "pharmacy.send_unsent_orders", "schedule": 120.0},
+    },
 )
 app.autodiscover_tasks()

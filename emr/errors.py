@@ -27,6 +27,11 @@ class InvalidInput(DomainError):
     http_status = 400
 
 
+class Forbidden(DomainError):
+    code = "permission_denied"
+    http_status = 403
+
+
 class NotFound(DomainError):
     code = "not_found"
     http_status = 404

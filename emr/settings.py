@@ -16,7 +16,7 @@ DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
+SECRET_KEY = env.str("SECRET_KEY", default="") or DEV_SECRET_KEY
 if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
     raise environ.ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "billing",
     "subscriptions",
     "emr.workflows",
+    "integrations.beluga",
+    "integrations.pharmacy",
 ]
 
 MIDDLEWARE = [
@@ -51,6 +53,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
+
+if not DEBUG:
+    # Production serves the collected static files itself (gunicorn has no static handler).
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "emr.urls"
 WSGI_APPLICATION = "emr.wsgi.application"
@@ -95,6 +101,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 LOGIN_URL = "admin:login"
 
@@ -115,6 +129,9 @@ else:
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
         "store_processed": False,
     }
+    # The transport does not create its folders, and any process may publish first.
+    for folder in ("queue", "processed"):
+        (VAR_DIR / "celery" / folder).mkdir(parents=True, exist_ok=True)
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
@@ -122,11 +139,13 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_MERCHANT_ACCOUNT = env.str("STRIPE_MERCHANT_ACCOUNT", default="")
 
 NMI_SECURITY_KEY = env.str("NMI_SECURITY_KEY", default="")
 NMI_API_URL = env.str("NMI_API_URL", default="https://secure.nmi.com/api/transact.php")
 NMI_QUERY_URL = env.str("NMI_QUERY_URL", default="https://secure.nmi.com/api/query.php")
 NMI_WEBHOOK_SIGNING_KEY = env.str("NMI_WEBHOOK_SIGNING_KEY", default="")
+NMI_MERCHANT_ACCOUNT = env.str("NMI_MERCHANT_ACCOUNT", default="")
 
 BELUGA_API_URL = env.str("BELUGA_API_URL", default="")
 BELUGA_API_KEY = env.str("BELUGA_API_KEY", default="")
@@ -135,13 +154,30 @@ BELUGA_WEBHOOK_SECRET = env.str("BELUGA_WEBHOOK_SECRET", default="")
 DISPENSEPRO_API_URL = env.str("DISPENSEPRO_API_URL", default="")
 DISPENSEPRO_API_KEY = env.str("DISPENSEPRO_API_KEY", default="")
 DISPENSEPRO_WEBHOOK_SECRET = env.str("DISPENSEPRO_WEBHOOK_SECRET", default="")
+# The own pharmacy's fulfilment partner signs its shipment webhooks with this.
+OWN_PHARMACY_WEBHOOK_SECRET = env.str("OWN_PHARMACY_WEBHOOK_SECRET", default="")
 
 GATEWAY_TIMEOUT_SECONDS = env.float("GATEWAY_TIMEOUT_SECONDS", default=30.0)
+# A refund attempt left PENDING (crash, timeout) is resolved by asking the gateway once it is
+# older than this; younger ones may still be waiting for their answer.
+REFUND_RECONCILE_AFTER_SECONDS = env.int("REFUND_RECONCILE_AFTER_SECONDS", default=120)
 
 # --- Email and SMS (workflow steps) --------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@clinic.example")
+
+# --- Workflows (the clinic's automations) --------------------------------------------------
+WORKFLOW_SMS_BACKEND = env.str(
+    "WORKFLOW_SMS_BACKEND", default="emr.workflows.sms.LoggingSmsBackend"
+)
+WORKFLOW_WEBHOOK_TIMEOUT_SECONDS = env.float("WORKFLOW_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WORKFLOW_RETRY_DELAYS = env.list(
+    "WORKFLOW_RETRY_DELAYS", cast=float, default=[30, 120, 600, 1800, 7200]
+)
+WORKFLOW_RUN_LEASE_SECONDS = env.int("WORKFLOW_RUN_LEASE_SECONDS", default=300)
+# Links in patient messages (payment recovery) point here.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://localhost:8000")
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -161,6 +197,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`: name each enum after its own state machine.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.states.OrderStatus",
+        "InvoiceStatusEnum": "billing.states.InvoiceStatus",
+        "PaymentStatusEnum": "billing.states.PaymentStatus",
+        "SubscriptionStatusEnum": "subscriptions.states.SubscriptionStatus",
+    },
 }
 
 # --- Production hardening (manage.py check --deploy passes with DEBUG off) -----------------

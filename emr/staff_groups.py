@@ -1,5 +1,10 @@
-"""The clinic's staff groups and what each may do. The data migration applies this table, and
-`seed_demo` re-applies it, so the table is the one place roles are defined."""
+"""The clinic's staff groups and what each may do: the one place roles are defined.
+
+Every change to this table ships a migration that re-applies it (see emr/migrations), so
+existing databases and fresh ones end with the same roles.
+"""
+
+from django.contrib.auth.management import create_permissions
 
 CS = "CS"
 BILLING_ADMIN = "Billing admin"
@@ -18,6 +23,14 @@ _VIEW_ALL = [
     "billing.view_gatewaysettings",
     "subscriptions.view_plan",
     "subscriptions.view_subscription",
+    "beluga.view_belugavisit",
+    "beluga.view_belugalog",
+    "beluga.view_belugamessage",
+    "beluga.view_belugawebhookevent",
+    "pharmacy.view_pharmacyorder",
+    "pharmacy.view_productpharmacyroute",
+    "pharmacy.view_fulfilmentcheck",
+    "pharmacy.view_pharmacywebhookevent",
 ]
 
 _CS = [
@@ -28,7 +41,15 @@ _CS = [
     "orders.change_order_status",
     "orders.refund_order",
     "billing.add_paymentmethod",
+    "billing.add_payment",
     "subscriptions.change_subscription",
+    "beluga.cancel_belugavisit",
+    "beluga.submit_belugavisit",
+    "pharmacy.void_pharmacyorder",
+    "pharmacy.submit_pharmacyorder",
+    "pharmacy.record_fulfilment_check",
+    "workflows.view_workflowevent",
+    "workflows.view_workflowrun",
 ]
 
 GROUP_PERMISSIONS = {
@@ -43,6 +64,14 @@ GROUP_PERMISSIONS = {
         "subscriptions.switch_plan",
         "subscriptions.override_recovery_balance",
         "billing.change_gatewaysettings",
+        "pharmacy.add_productpharmacyroute",
+        "pharmacy.change_productpharmacyroute",
+        "pharmacy.delete_productpharmacyroute",
+        "workflows.view_workflow",
+        "workflows.add_workflow",
+        "workflows.change_workflow",
+        "workflows.delete_workflow",
+        "workflows.change_workflowrun",
     ],
     MEDICAL_OPS: [
         *_VIEW_ALL,
@@ -58,7 +87,24 @@ def apply_group_permissions(group_model, permission_model) -> None:
         permissions = []
         for code in codes:
             app_label, codename = code.split(".")
-            permissions.append(
-                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+            found = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            # An earlier migration runs this with today's table, before later apps' permissions
+            # exist; the migration that added those codes re-applies the table.
+            if found is not None:
+                permissions.append(found)
         group.permissions.set(permissions)
+
+
+def reapply_roles(apps, schema_editor) -> None:
+    """The RunPython body of every migration that changes this table.
+
+    Permissions are normally created after all migrations ran; the groups need them now, so
+    they are created first for every app migrated so far.
+    """
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    apply_group_permissions(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))

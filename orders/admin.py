@@ -1,9 +1,11 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from billing.order_status import transition_order
 from emr.admin_actions import reasoned_action
 from orders import services
 from orders.models import Order, OrderItem, Product
+from orders.states import OrderStatus
 
 
 @admin.register(Product)
@@ -25,7 +27,7 @@ class OrderItemInline(admin.TabularInline):
 
 
 def _change_status(order, *, actor, reason, target):
-    services.change_status(order=order, target=target, actor=actor, reason=reason)
+    transition_order(order=order, target=target, actor=actor, reason=reason)
 
 
 @admin.register(Order)
@@ -55,10 +57,13 @@ class OrderAdmin(SimpleHistoryAdmin):
     actions = [
         reasoned_action(
             name="change_status",
-            description="Change status (cancel, reject, return, shipped, completed)…",
+            description="Change status (refund, cancel, reject, return, shipped, completed)…",
             run=_change_status,
             permission="orders.change_order_status",
-            choices=[(status, status.label) for status in sorted(services.STAFF_MOVES)],
+            choices=[
+                (status, status.label)
+                for status in sorted({*services.STAFF_MOVES, OrderStatus.REFUNDED})
+            ],
         )
     ]
 

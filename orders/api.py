@@ -1,11 +1,13 @@
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from audit.actors import Actor, Door
 from billing.models import Invoice, Payment
+from billing.order_status import transition_order
+from billing.refunds import refund_order
 from emr.api_fields import StrictIntegerField
 from emr.api_permissions import ActionPermission
 from emr.models import Patient
@@ -114,12 +116,12 @@ class OrderSerializer(serializers.ModelSerializer):
             "created_at",
         ]
 
-    @extend_schema(responses=InvoiceSummarySerializer)
+    @extend_schema_field(InvoiceSummarySerializer(allow_null=True))
     def get_invoice(self, order: Order):
         invoice = getattr(order, "invoice", None)
         return InvoiceSummarySerializer(invoice).data if invoice else None
 
-    @extend_schema(responses=PaymentSerializer(many=True))
+    @extend_schema_field(PaymentSerializer(many=True))
     def get_payments(self, order: Order):
         invoice = getattr(order, "invoice", None)
         return PaymentSerializer(invoice.payments.all(), many=True).data if invoice else []
@@ -128,6 +130,12 @@ class OrderSerializer(serializers.ModelSerializer):
 class TransitionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices)
     reason = serializers.CharField(max_length=500)
+
+
+class RefundSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+    # Validated again by the refund flow; here so the schema says what is accepted.
+    amount_cents = StrictIntegerField(required=False, min_value=1)
 
 
 class TimelineEntrySerializer(serializers.Serializer):
@@ -154,6 +162,7 @@ class OrderViewSet(
     action_permissions = {
         "create": "orders.add_order",
         "transition": "orders.change_order_status",
+        "refund": "orders.refund_order",
     }
 
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
@@ -173,13 +182,26 @@ class OrderViewSet(
         order = self.get_object()
         payload = TransitionSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        order = services.change_status(
+        order = transition_order(
             order=order,
             target=payload.validated_data["status"],
             actor=Actor.staff(request.user, door=Door.API),
             reason=payload.validated_data["reason"],
         )
         return Response(self._fresh(order))
+
+    @extend_schema(request=RefundSerializer, responses={201: PaymentSerializer})
+    @action(detail=True, methods=["post"])
+    def refund(self, request, pk=None):
+        order = self.get_object()
+        payload = RefundSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        refund = refund_order(
+            order=order,
+            actor=Actor.staff(request.user, door=Door.API),
+            **payload.validated_data,
+        )
+        return Response(PaymentSerializer(refund).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=TimelineEntrySerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -4,7 +4,7 @@ from django.db import models
 from audit.models import audit_trail
 from emr.models import Patient
 from emr.status_guard import GuardedStatusModel
-from orders.states import OrderKind, OrderStatus, order_transitions
+from orders.states import OrderKind, OrderStatus, RecoveryStatus, order_transitions
 
 
 class ProductKind(models.TextChoices):
@@ -69,6 +69,12 @@ class Order(GuardedStatusModel):
     sent_to_pharmacy_at = models.DateTimeField(null=True, blank=True)
     shipped_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Payment recovery: why the order waits for payment, how often it was retried, and when next.
+    recovery_status = models.CharField(
+        max_length=30, choices=RecoveryStatus.choices, default=RecoveryStatus.NONE, blank=True
+    )
+    recovery_attempts = models.PositiveIntegerField(default=0)
+    recovery_next_retry_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -85,6 +91,10 @@ class Order(GuardedStatusModel):
             ),
             models.CheckConstraint(
                 condition=models.Q(kind__in=OrderKind.values), name="order_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(recovery_status__in=RecoveryStatus.values),
+                name="order_recovery_status_valid",
             ),
             models.CheckConstraint(
                 condition=models.Q(total_cents__gte=0), name="order_total_not_negative"

@@ -21,7 +21,7 @@ from emr.models import Patient
 from emr.numbering import next_number
 from orders.models import Order, OrderItem, Product
 from orders.recalculation import OrderFacts, derive_status
-from orders.states import ACTION_ONLY, OrderKind, OrderStatus
+from orders.states import ACTION_ONLY, OrderKind, OrderStatus, RecoveryStatus
 
 # The moves a person makes by hand. In-progress statuses are recalculated from facts, and
 # REFUNDED is reached only through the refund flow, which moves the money first.
@@ -34,6 +34,9 @@ STAFF_MOVES = frozenset(
         OrderStatus.COMPLETED,
     }
 )
+
+
+WAITING_FOR_PAYMENT = frozenset({RecoveryStatus.NEEDS_PAYMENT_METHOD, RecoveryStatus.CHARGE_FAILED})
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,28 @@ def _close_unpaid_invoice(order: Order) -> None:
         set_invoice_status(invoice, InvoiceStatus.CANCELLED)
 
 
+# Fulfilment facts staff or integrations report, and the order field each one sets.
+FACT_FIELDS = {
+    "lab_requisition_sent": "lab_requisition_sent_at",
+    "lab_results_received": "lab_results_received_at",
+    "sent_to_pharmacy": "sent_to_pharmacy_at",
+    "shipped": "shipped_at",
+}
+
+
+def record_fact(*, order: Order, fact: str, actor: Actor, reason: str) -> Order:
+    """Record that a fulfilment fact happened (once) and recalculate the status from it."""
+    if fact not in FACT_FIELDS:
+        raise InvalidInput(f"Unknown fulfilment fact {fact!r}.", code="order.unknown_fact")
+    with transaction.atomic(), acting(actor, reason=reason):
+        order = lock_order(order.pk)
+        field = FACT_FIELDS[fact]
+        if getattr(order, field) is None:
+            setattr(order, field, timezone.now())
+            order.save(update_fields=[field, "updated_at"])
+        return recalculate_status(order=order, actor=actor, reason=reason)
+
+
 def recalculate_status(*, order: Order, actor: Actor, reason: str) -> Order:
     """Derive the in-progress status from the facts; action-set statuses are left alone."""
     with transaction.atomic(), acting(actor, reason=reason):
@@ -170,7 +195,22 @@ def recalculate_status(*, order: Order, actor: Actor, reason: str) -> Order:
         target = derive_status(collect_facts(order))
         if target != order.status:
             set_status(order, target)
+            _start_integration_step(order, actor=actor)
     return order
+
+
+def _start_integration_step(order: Order, *, actor: Actor) -> None:
+    """The telehealth or pharmacy step an order's new status calls for. Both only write rows
+    and schedule their HTTP call for after commit, so they are safe under the order's lock."""
+    # Imported here: the integrations build on orders (they import this module).
+    if order.status == OrderStatus.AWAITING_SCRIPT:
+        from integrations.beluga.services import submit_visit_if_needed
+
+        submit_visit_if_needed(order=order, actor=actor)
+    elif order.status == OrderStatus.AWAITING_FULFILLMENT:
+        from integrations.pharmacy.services import route_order_if_needed
+
+        route_order_if_needed(order=order, actor=actor)
 
 
 def collect_facts(order: Order) -> OrderFacts:
@@ -180,7 +220,8 @@ def collect_facts(order: Order) -> OrderFacts:
     intakes = list(order.intakes.all())
     return OrderFacts(
         paid=invoice is not None and invoice.status == InvoiceStatus.PAID,
-        payment_failed=charges.filter(status=PaymentStatus.FAILED).exists(),
+        payment_failed=order.recovery_status in WAITING_FOR_PAYMENT
+        or charges.filter(status=PaymentStatus.FAILED).exists(),
         intake_required=any(product.requires_intake for product in products),
         intake_complete=bool(intakes) and all(intake.is_complete for intake in intakes),
         labs_required=any(product.requires_labs for product in products),

@@ -103,3 +103,14 @@ class OrderKind(models.TextChoices):
     MANUAL = "MANUAL", "Manual (staff)"
     RECOVERY_CYCLE = "RECOVERY_CYCLE", "Payment-only recovery cycle"
     PAYOFF = "PAYOFF", "Payoff / switch"
+
+
+class RecoveryStatus(models.TextChoices):
+    """Why an order waits for payment (payment recovery), shown to CS and the patient."""
+
+    NONE = "", "Not in recovery"
+    # No compatible saved card: none saved, only in the other gateway's vault, the active
+    # gateway changed, or the card was removed.
+    NEEDS_PAYMENT_METHOD = "NEEDS_PAYMENT_METHOD", "Needs a payment method"
+    CHARGE_FAILED = "CHARGE_FAILED", "Charge failed"
+    RECOVERED = "RECOVERED", "Recovered (paid)"

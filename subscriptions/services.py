@@ -27,6 +27,7 @@ def set_subscription_status(subscription: Subscription, target: str) -> Subscrip
     subscription.status = target
     if target == SubscriptionStatus.CANCELLED:
         subscription.cancelled_at = timezone.now()
+    if target in {SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED}:
         # Future billing stops: nothing is due any more.
         subscription.next_billing_at = None
     subscription.save()
@@ -52,3 +53,11 @@ def resume_subscription(*, subscription: Subscription, actor: Actor, reason: str
     with transaction.atomic(), acting(actor, reason=reason):
         subscription = lock_subscription(subscription.pk)
         return set_subscription_status(subscription, SubscriptionStatus.ACTIVE)
+
+
+def expire_subscription(*, subscription: Subscription, actor: Actor, reason: str) -> Subscription:
+    """A fixed-term subscription reached its end date."""
+    reason = _require_reason(reason)
+    with transaction.atomic(), acting(actor, reason=reason):
+        subscription = lock_subscription(subscription.pk)
+        return set_subscription_status(subscription, SubscriptionStatus.EXPIRED)

@@ -1,10 +1,22 @@
 import pytest
+from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
+from emr.celery import app as celery_app
 from emr.staff_groups import BILLING_ADMIN, CS, MEDICAL_OPS
 from tests.factories import UserFactory
+from tests.fixtures.beluga import *  # noqa: F403  (the Beluga fake server)
+from tests.fixtures.celery_worker import *  # noqa: F403  (a real Celery worker process)
+from tests.fixtures.dispensepro import *  # noqa: F403  (the DispensePro fake server)
+from tests.fixtures.gateways import *  # noqa: F403  (both gateways configured against them)
 from tests.fixtures.nmi import *  # noqa: F403  (the NMI fake server)
 from tests.fixtures.stripe import *  # noqa: F403  (localstripe and the Stripe fake)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Staff users are created in most tests; the production hasher is slow by design.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -40,3 +52,27 @@ def admin_client_for():
         return client
 
     return login
+
+
+@pytest.fixture
+def grant():
+    """Give a user extra permissions by "app_label.codename"."""
+
+    def give(user, *names):
+        for name in names:
+            app_label, codename = name.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        return user
+
+    return give
+
+
+@pytest.fixture
+def celery_eager():
+    """Tasks run in the calling process (an on-commit enqueue runs the task right away)."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous

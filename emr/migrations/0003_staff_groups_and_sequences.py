@@ -1,16 +1,9 @@
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from emr.staff_groups import apply_group_permissions
+from emr.staff_groups import reapply_roles
 
 
-def forwards(apps, schema_editor):
-    # Permissions are normally created after all migrations ran; the groups need them now.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    apply_group_permissions(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
+def create_number_sequences(apps, schema_editor):
     sequence = apps.get_model("emr", "NumberSequence")
     for prefix in ("ORD", "INV"):
         sequence.objects.get_or_create(prefix=prefix)
@@ -26,4 +19,7 @@ class Migration(migrations.Migration):
         ("subscriptions", "0001_initial"),
     ]
 
-    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+    operations = [
+        migrations.RunPython(reapply_roles, migrations.RunPython.noop),
+        migrations.RunPython(create_number_sequences, migrations.RunPython.noop),
+    ]

@@ -313,6 +313,16 @@ def _charge_result(intent) -> ChargeResult:
     )
 
 
+def refund_from_event(refund: dict) -> tuple[RefundResult, str]:
+    """A refund object from a Stripe webhook event, read as `refund()` reads an API answer.
+
+    Returns the result and our reference (metadata), empty for a refund we did not make.
+    """
+    obj = stripe.Refund.construct_from(refund, None)
+    transaction_id = refund.get("payment_intent") or refund.get("charge") or ""
+    return _refund_result(obj, transaction_id), _reference_of(obj)
+
+
 def _refund_result(refund, transaction_id: str) -> RefundResult:
     status = _REFUND_STATUSES.get(refund.status, RefundStatus.PENDING)
     failure_reason = ""

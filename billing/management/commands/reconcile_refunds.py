@@ -1,0 +1,28 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand
+
+from audit.actors import Actor, Door
+from billing.refunds import reconcile_refunds
+
+
+class Command(BaseCommand):
+    help = (
+        "Resolve refunds left pending by a crash or a timeout by asking the gateway; "
+        "it never refunds again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--older-than-seconds",
+            type=int,
+            default=None,
+            help="only attempts at least this old (default: REFUND_RECONCILE_AFTER_SECONDS)",
+        )
+
+    def handle(self, *args, older_than_seconds, **options):
+        older_than = None if older_than_seconds is None else timedelta(seconds=older_than_seconds)
+        resolved = reconcile_refunds(
+            actor=Actor.system("refund-reconciler", door=Door.COMMAND), older_than=older_than
+        )
+        self.stdout.write(f"Resolved {resolved} pending refund attempt(s).")

@@ -1,0 +1,258 @@
+"""Saving cards and charging invoices through the clinic's active gateway.
+
+A charge is at most once: the PENDING payment row is committed (under the order's lock) before
+the gateway is called, its `reference` is the gateway idempotency key, and a second charge of
+the same invoice meanwhile is refused. The gateway is called with no transaction open; the
+answer is then recorded in a short transaction of its own.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from audit.actors import Actor
+from audit.context import acting
+from billing.invoices import set_invoice_status
+from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
+from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
+from emr.errors import DomainError, IntegrationFailed, InvalidInput, StateConflict
+from emr.models import Patient
+from emr.workflows.outbox import emit
+from integrations.gateways import registry
+from integrations.gateways.base import (
+    ChargeResult,
+    GatewayAuthenticationFailed,
+    GatewayError,
+    GatewayNotConfigured,
+    OutcomeUnknown,
+    PaymentDeclined,
+)
+from orders.services import lock_order, recalculate_status
+
+
+class PaymentRequired(DomainError):
+    code = "payment.declined"
+    http_status = 402
+
+
+@dataclass(frozen=True)
+class OneOffCard:
+    """A card token used once, without saving it (checkout)."""
+
+    gateway: str
+    token: str
+
+
+def active_gateway() -> str:
+    return GatewaySettings.load().active_gateway
+
+
+def set_active_gateway(*, gateway: str, actor: Actor, reason: str) -> GatewaySettings:
+    if gateway not in Gateway.values:
+        raise InvalidInput(
+            f"Unknown gateway {gateway!r}: choose stripe or nmi.", code="payment.unknown_gateway"
+        )
+    with transaction.atomic(), acting(actor, reason=reason or "Active gateway changed"):
+        current = GatewaySettings.objects.select_for_update().get_or_create(id=1)[0]
+        if current.active_gateway != gateway:
+            current.active_gateway = gateway
+            current.save()
+    return current
+
+
+def _require_active(gateway: str) -> None:
+    active = active_gateway()
+    if gateway != active:
+        raise StateConflict(
+            f"{Gateway(gateway).label} is not the clinic's active gateway ({Gateway(active).label}"
+            "). New cards are saved with the active gateway only.",
+            code="payment.gateway_not_active",
+        )
+
+
+def save_card(*, patient: Patient, gateway: str, token: str, actor: Actor) -> PaymentMethod:
+    """Vault a card with the active gateway; it becomes the patient's default card."""
+    if gateway not in Gateway.values:
+        raise InvalidInput(
+            f"Unknown gateway {gateway!r}: choose stripe or nmi.", code="payment.unknown_gateway"
+        )
+    if not token:
+        raise InvalidInput("A card token is required.", code="payment.token_required")
+    _require_active(gateway)
+    adapter = _adapter(gateway)
+    try:
+        saved = adapter.save_card(
+            token=token, customer_reference=f"patient-{patient.pk}", email=patient.email
+        )
+    except GatewayError as error:
+        raise _charge_error(error) from error
+    with transaction.atomic(), acting(actor, reason="Card saved"):
+        for previous in PaymentMethod.objects.select_for_update().filter(
+            patient=patient, is_default=True, removed_at__isnull=True
+        ):
+            previous.is_default = False
+            previous.save()
+        return PaymentMethod.objects.create(
+            patient=patient,
+            gateway=gateway,
+            gateway_token=saved.token,
+            merchant_account=adapter.merchant_account,
+            brand=saved.card.brand,
+            last4=saved.card.last4,
+            exp_month=saved.card.exp_month,
+            exp_year=saved.card.exp_year,
+            is_default=True,
+        )
+
+
+def charge_invoice(
+    *,
+    invoice: Invoice,
+    actor: Actor,
+    payment_method: PaymentMethod | None = None,
+    one_off: OneOffCard | None = None,
+    reason: str = "Invoice charged",
+) -> Payment:
+    """Charge the invoice's amount; on success the invoice is PAID and the order recalculated.
+
+    A decline records a FAILED payment, moves the order to AWAITING_PAYMENT and raises
+    `payment.declined`; the invoice stays open for another card.
+    """
+    gateway, token = _payment_source(invoice, payment_method, one_off)
+    adapter = _adapter(gateway)
+    pending = _open_charge(
+        invoice, gateway, adapter.merchant_account, payment_method, actor, reason
+    )
+    try:
+        result = adapter.charge(
+            amount_cents=pending.amount_cents,
+            currency=pending.currency,
+            payment_token=token,
+            reference=str(pending.reference),
+            description=f"{invoice.number}",
+        )
+    except OutcomeUnknown as error:
+        # The row stays PENDING and blocks another charge until the reconciler asks the gateway.
+        raise IntegrationFailed(
+            f"{error.message} The payment is marked pending; do not charge again until it is "
+            "resolved.",
+            code="payment.outcome_unknown",
+        ) from error
+    except GatewayError as error:
+        record_failed_charge(payment=pending, message=error.message, actor=actor)
+        raise _charge_error(error) from error
+    return record_successful_charge(payment=pending, result=result, actor=actor, reason=reason)
+
+
+def _payment_source(
+    invoice: Invoice, payment_method: PaymentMethod | None, one_off: OneOffCard | None
+) -> tuple[str, str]:
+    if (payment_method is None) == (one_off is None):
+        raise InvalidInput(
+            "Pay with either a saved card or a one-off card token, not both or neither.",
+            code="payment.source_required",
+        )
+    if one_off is not None:
+        if one_off.gateway not in Gateway.values or not one_off.token:
+            raise InvalidInput(
+                "A one-off payment needs a gateway (stripe or nmi) and a card token.",
+                code="payment.source_required",
+            )
+        _require_active(one_off.gateway)
+        return one_off.gateway, one_off.token
+    if payment_method.patient_id != invoice.order.patient_id or payment_method.removed_at:
+        raise InvalidInput(
+            "That saved card does not belong to this patient (or was removed).",
+            code="payment.card_not_found",
+        )
+    active = active_gateway()
+    if payment_method.gateway != active:
+        raise StateConflict(
+            f"This card is saved in the {payment_method.get_gateway_display()} vault, but the "
+            f"clinic now charges through {Gateway(active).label}: no compatible payment method. "
+            "Save the card again with the active gateway.",
+            code="payment.gateway_mismatch",
+        )
+    return payment_method.gateway, payment_method.gateway_token
+
+
+def _adapter(gateway: str):
+    try:
+        return registry.gateway_for(gateway)
+    except GatewayNotConfigured as error:
+        raise _charge_error(error) from error
+
+
+def _open_charge(invoice, gateway, merchant_account, payment_method, actor, reason) -> Payment:
+    with transaction.atomic(durable=True), acting(actor, reason=reason):
+        lock_order(invoice.order_id)
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != InvoiceStatus.SENT:
+            raise StateConflict(
+                f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; only an "
+                "open (sent) invoice can be charged.",
+                code="invoice.not_payable",
+            )
+        if invoice.payments.filter(kind=PaymentKind.CHARGE, status=PaymentStatus.PENDING).exists():
+            raise StateConflict(
+                f"A charge of invoice {invoice.number} is already in progress. Wait for it "
+                "before charging again.",
+                code="payment.in_progress",
+            )
+        return Payment.objects.create(
+            invoice=invoice,
+            kind=PaymentKind.CHARGE,
+            status=PaymentStatus.PENDING,
+            gateway=gateway,
+            merchant_account=merchant_account,
+            amount_cents=invoice.amount_cents,
+            currency=invoice.currency,
+            payment_method=payment_method,
+            card_brand=payment_method.brand if payment_method else "",
+            card_last4=payment_method.last4 if payment_method else "",
+        )
+
+
+def record_successful_charge(
+    *, payment: Payment, result: ChargeResult, actor: Actor, reason: str
+) -> Payment:
+    with transaction.atomic(), acting(actor, reason=reason):
+        order = lock_order(payment.invoice.order_id)
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if payment.status != PaymentStatus.PENDING:
+            return payment  # already recorded (the reconciler or a retry got there first)
+        payment.status = PaymentStatus.SUCCEEDED
+        payment.transaction_id = result.transaction_id
+        if result.card is not None:
+            payment.card_brand, payment.card_last4 = result.card.brand, result.card.last4
+        payment.save()
+        invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
+        set_invoice_status(invoice, InvoiceStatus.PAID)
+        emit("invoice.paid", subject=invoice, actor=actor)
+        recalculate_status(order=order, actor=actor, reason=reason)
+        emit("order.updated", subject=order, actor=actor)
+    return payment
+
+
+def record_failed_charge(*, payment: Payment, message: str, actor: Actor) -> Payment:
+    with transaction.atomic(), acting(actor, reason="Charge failed"):
+        order = lock_order(payment.invoice.order_id)
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if payment.status != PaymentStatus.PENDING:
+            return payment
+        payment.status = PaymentStatus.FAILED
+        payment.failure_message = message[:300]
+        payment.save()
+        recalculate_status(order=order, actor=actor, reason="Charge failed")
+        emit("payment.failed", subject=payment, actor=actor)
+    return payment
+
+
+def _charge_error(error: GatewayError) -> DomainError:
+    if isinstance(error, PaymentDeclined):
+        return PaymentRequired(error.message)
+    if isinstance(error, GatewayNotConfigured):
+        return IntegrationFailed(error.message, code="payment.gateway_not_configured")
+    if isinstance(error, GatewayAuthenticationFailed):
+        return IntegrationFailed(error.message, code="payment.gateway_auth_failed")
+    return IntegrationFailed(error.message, code="payment.gateway_failed")

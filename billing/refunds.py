@@ -1,0 +1,357 @@
+"""The refund flow: the guide's eight steps, one function behind every door.
+
+1. find the linked invoice; 2. find the original successful payment; 3. refund through the same
+gateway as that payment; 4. create a new payment row with status REFUNDED; 5. mark the invoice
+CANCELLED; 6. mark the order REFUNDED; 7. write audit history; 8. emit order.refunded and
+order.updated. A partial refund does steps 1-4, 7 and 8 (order.updated, payment.refunded); the
+order becomes REFUNDED, and its invoice CANCELLED, when nothing refundable remains.
+
+Money moves at most once:
+- Phase 1 decides under the order's row lock and commits a PENDING RefundAttempt. A second
+  request meanwhile sees `refund.in_progress` (the lock, and a unique index on pending attempts)
+  or `refund.already_refunded`.
+- Phase 2 calls the gateway with no transaction open, the attempt's reference as idempotency key.
+- Phase 3 records the answer in a short transaction. If the process dies between phases 2 and 3,
+  or the gateway's answer never arrives, the attempt stays PENDING and `reconcile_refunds` asks
+  the gateway what happened to that reference. It never refunds again.
+
+Every refusal is a DomainError with a stable code and a sentence CS can act on; it leaves no
+trace but the attempt's own audit row (when the gateway was asked).
+"""
+
+from contextlib import suppress
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.context import acting
+from billing.invoices import set_invoice_status
+from billing.models import Invoice, Payment, RefundAttempt
+from billing.states import (
+    Gateway,
+    InvoiceStatus,
+    PaymentKind,
+    PaymentStatus,
+    RefundAttemptStatus,
+)
+from emr.errors import DomainError, Forbidden, IntegrationFailed, InvalidInput, StateConflict
+from emr.money import format_cents
+from emr.workflows.outbox import emit
+from integrations.gateways import registry
+from integrations.gateways.base import (
+    AlreadyRefunded,
+    GatewayAuthenticationFailed,
+    GatewayError,
+    GatewayNotConfigured,
+    OutcomeUnknown,
+    RefundResult,
+    RefundStatus,
+)
+from orders.models import Order
+from orders.services import lock_order, set_status
+from orders.states import OrderStatus
+
+REFUND_PERMISSION = "orders.refund_order"
+ESCALATE = "Do not mark the order refunded by hand; escalate to billing/admin operations."
+
+
+def refund_order(
+    *, order: Order, actor: Actor, reason: str, amount_cents: int | None = None
+) -> Payment:
+    """Refund `amount_cents` (default: all that remains) of the order's original payment.
+
+    Returns the new REFUND payment row (REFUNDED, or PENDING while the gateway settles it).
+    """
+    _require_refund_permission(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(
+            "Say why the order is refunded: a reason is required.", code="reason_required"
+        )
+    _validate_amount(amount_cents)
+    attempt = _open_attempt(order=order, actor=actor, reason=reason, amount_cents=amount_cents)
+    gateway = registry.gateway_for(attempt.gateway)
+    try:
+        result = gateway.refund(
+            transaction_id=attempt.charge.transaction_id,
+            amount_cents=attempt.amount_cents,
+            currency=attempt.currency,
+            reference=str(attempt.reference),
+        )
+    except OutcomeUnknown as error:
+        raise IntegrationFailed(
+            f"{error.message} The refund is recorded as pending and will be checked with the "
+            "gateway automatically within a few minutes. Do not refund again.",
+            code="refund.outcome_unknown",
+        ) from error
+    except GatewayError as error:
+        refusal = _refusal_for(error)
+        fail_attempt(attempt=attempt, code=refusal.code, message=refusal.detail, actor=actor)
+        raise refusal from error
+    return complete_attempt(attempt=attempt, result=result, actor=actor)
+
+
+def _require_refund_permission(actor: Actor) -> None:
+    # System jobs act without a user; a person needs the refund permission, whatever the door.
+    if actor.user is not None and not actor.user.has_perm(REFUND_PERMISSION):
+        raise Forbidden(
+            "Your role may not refund orders. Ask a CS lead or a billing admin.",
+            code="permission_denied",
+        )
+
+
+def _validate_amount(amount_cents) -> None:
+    if amount_cents is None:
+        return
+    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
+        raise InvalidInput(
+            "The refund amount must be a whole number of cents.", code="refund.invalid_amount"
+        )
+    if amount_cents <= 0:
+        raise InvalidInput(
+            "The refund amount must be more than zero.", code="refund.invalid_amount"
+        )
+
+
+def _open_attempt(
+    *, order: Order, actor: Actor, reason: str, amount_cents: int | None
+) -> RefundAttempt:
+    """Steps 1-2 and the decision, under the order's lock; commits a PENDING attempt."""
+    with transaction.atomic(durable=True), acting(actor, reason=reason):
+        order = lock_order(order.pk)
+        if order.status == OrderStatus.REFUNDED:
+            raise _already_refunded(order)
+        if order.refund_attempts.filter(status=RefundAttemptStatus.PENDING).exists():
+            raise StateConflict(
+                f"A refund of {order.number} is already in progress. Wait for it to finish "
+                "before refunding again.",
+                code="refund.in_progress",
+            )
+        invoice = Invoice.objects.filter(order=order).first()
+        if invoice is None:
+            raise StateConflict(
+                f"{order.number} has no invoice, so there is no payment to refund. {ESCALATE}",
+                code="refund.no_invoice",
+            )
+        charge = _original_payment(invoice)
+        if charge is None:
+            raise StateConflict(
+                f"Invoice {invoice.number} has no successful payment, so the app cannot refund "
+                "it automatically. Check the payment records and the gateway dashboard. "
+                f"{ESCALATE}",
+                code="refund.no_successful_payment",
+            )
+        if not charge.transaction_id:
+            raise StateConflict(
+                f"The original payment of {invoice.number} has no gateway transaction id, so "
+                f"the gateway cannot be asked to refund it. {ESCALATE}",
+                code="refund.no_transaction_id",
+            )
+        remaining = refundable_cents(charge)
+        if remaining <= 0:
+            raise _already_refunded(order)
+        amount = remaining if amount_cents is None else amount_cents
+        if amount > remaining:
+            raise InvalidInput(
+                f"Only {format_cents(remaining, charge.currency)} of this payment can still be "
+                f"refunded; {format_cents(amount, charge.currency)} was asked.",
+                code="refund.amount_exceeds_remaining",
+            )
+        if amount == remaining and not order.transitions.can(order.status, OrderStatus.REFUNDED):
+            order.transitions.check(order.status, OrderStatus.REFUNDED)
+        _check_gateway(charge)
+        return RefundAttempt.objects.create(
+            order=order,
+            charge=charge,
+            amount_cents=amount,
+            currency=charge.currency,
+            gateway=charge.gateway,
+            reason=reason,
+            requested_by=actor.user,
+            requested_by_label=actor.label,
+            door=actor.door,
+        )
+
+
+def _original_payment(invoice: Invoice) -> Payment | None:
+    return (
+        invoice.payments.filter(kind=PaymentKind.CHARGE, status=PaymentStatus.SUCCEEDED)
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def refundable_cents(charge: Payment) -> int:
+    """What is left of `charge` once refunds done or in flight are taken off."""
+    taken = charge.refunds.filter(
+        kind=PaymentKind.REFUND, status__in=[PaymentStatus.REFUNDED, PaymentStatus.PENDING]
+    ).aggregate(total=Sum("amount_cents"))["total"]
+    return charge.amount_cents - (taken or 0)
+
+
+def _check_gateway(charge: Payment) -> None:
+    """Step 3's precondition: the gateway that took the payment can be asked, as that account."""
+    label = Gateway(charge.gateway).label
+    if not registry.is_configured(charge.gateway):
+        raise IntegrationFailed(
+            f"This payment was taken through {label}, which is not configured on this server "
+            f"now, so it cannot be refunded there. {ESCALATE}",
+            code="refund.gateway_not_configured",
+        )
+    current_account = registry.merchant_account(charge.gateway)
+    if charge.merchant_account and charge.merchant_account != current_account:
+        raise IntegrationFailed(
+            f"This payment was taken by another {label} merchant account than the one the app "
+            "is configured with now (the credentials changed). Refunding here could send the "
+            f"request to the wrong account, so nothing was sent. {ESCALATE}",
+            code="refund.gateway_auth_failed",
+        )
+
+
+def _already_refunded(order: Order) -> StateConflict:
+    return StateConflict(
+        f"{order.number} is already refunded: nothing is left to refund.",
+        code="refund.already_refunded",
+    )
+
+
+def _refusal_for(error: GatewayError) -> DomainError:
+    if isinstance(error, AlreadyRefunded):
+        return StateConflict(
+            f"The gateway says this payment was already refunded ({error.message}). Check the "
+            f"gateway dashboard and the payment records. {ESCALATE}",
+            code="refund.already_refunded",
+        )
+    if isinstance(error, GatewayNotConfigured):
+        return IntegrationFailed(
+            f"{error.message} {ESCALATE}", code="refund.gateway_not_configured"
+        )
+    if isinstance(error, GatewayAuthenticationFailed):
+        return IntegrationFailed(f"{error.message} {ESCALATE}", code="refund.gateway_auth_failed")
+    return IntegrationFailed(
+        f"The gateway refused the refund: {error.message} {ESCALATE}", code="refund.gateway_failed"
+    )
+
+
+def fail_attempt(*, attempt: RefundAttempt, code: str, message: str, actor: Actor) -> RefundAttempt:
+    with transaction.atomic(), acting(actor, reason=f"Refund failed: {code}"):
+        attempt = RefundAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if attempt.status != RefundAttemptStatus.PENDING:
+            return attempt
+        attempt.status = RefundAttemptStatus.FAILED
+        attempt.error_code = code
+        attempt.error_message = message
+        attempt.resolved_at = timezone.now()
+        attempt.save()
+    return attempt
+
+
+def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Actor) -> Payment:
+    """Steps 4-8 for a gateway answer, once: a second caller gets the recorded payment."""
+    with transaction.atomic(), acting(actor, reason=attempt.reason):
+        order = lock_order(attempt.order_id)
+        attempt = RefundAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if attempt.status == RefundAttemptStatus.SUCCEEDED:
+            return attempt.refund_payment
+        if attempt.status == RefundAttemptStatus.FAILED:
+            raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
+        if result.status == RefundStatus.FAILED:
+            why = result.failure_reason or "no reason given"
+            message = f"The gateway reports the refund failed: {why}."
+            attempt.status = RefundAttemptStatus.FAILED
+            attempt.error_code = "refund.gateway_failed"
+            attempt.error_message = f"{message} {ESCALATE}"
+            attempt.resolved_at = timezone.now()
+            attempt.save()
+            raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
+        refund = Payment.objects.create(
+            invoice_id=attempt.charge.invoice_id,
+            kind=PaymentKind.REFUND,
+            status=(
+                PaymentStatus.REFUNDED
+                if result.status == RefundStatus.SUCCEEDED
+                else PaymentStatus.PENDING
+            ),
+            gateway=attempt.gateway,
+            merchant_account=attempt.charge.merchant_account,
+            amount_cents=attempt.amount_cents,
+            currency=attempt.currency,
+            transaction_id=result.refund_id,
+            refund_of=attempt.charge,
+            card_brand=attempt.charge.card_brand,
+            card_last4=attempt.charge.card_last4,
+        )
+        attempt.status = RefundAttemptStatus.SUCCEEDED
+        attempt.refund_payment = refund
+        attempt.resolved_at = timezone.now()
+        attempt.save()
+        if refund.status == PaymentStatus.REFUNDED:
+            apply_settled_refund(order=order, refund=refund, actor=actor)
+    return refund
+
+
+def apply_settled_refund(*, order: Order, refund: Payment, actor: Actor) -> None:
+    """Money is back with the patient: count it and, when nothing remains, close the order.
+
+    The caller holds the order's lock.
+    """
+    order.refunded_cents += refund.amount_cents
+    order.save(update_fields=["refunded_cents", "updated_at"])
+    emit("payment.refunded", subject=refund, actor=actor)
+    if refundable_cents(refund.refund_of) == 0 and order.status != OrderStatus.REFUNDED:
+        invoice = Invoice.objects.select_for_update().get(pk=refund.invoice_id)
+        if invoice.status != InvoiceStatus.CANCELLED:
+            set_invoice_status(invoice, InvoiceStatus.CANCELLED)
+        set_status(order, OrderStatus.REFUNDED)
+        emit("order.refunded", subject=order, actor=actor)
+    emit("order.updated", subject=order, actor=actor)
+
+
+def reconcile_refunds(*, actor: Actor | None = None, older_than: timedelta | None = None) -> int:
+    """Resolve refund attempts left PENDING by a crash or a timeout by asking the gateway.
+
+    Found at the gateway: recorded as if the answer had arrived. Not found: the refund never
+    happened, so the attempt fails and CS may refund again. Never a second refund.
+    Returns the number of attempts resolved. Safe to run concurrently.
+    """
+    actor = actor or Actor.system("refund-reconciler")
+    if older_than is None:
+        older_than = timedelta(seconds=settings.REFUND_RECONCILE_AFTER_SECONDS)
+    cutoff = timezone.now() - older_than
+    resolved = 0
+    stale = RefundAttempt.objects.filter(status=RefundAttemptStatus.PENDING, created_at__lte=cutoff)
+    for attempt_id in stale.values_list("id", flat=True):
+        if _reconcile_one(attempt_id, actor):
+            resolved += 1
+    return resolved
+
+
+def _reconcile_one(attempt_id: int, actor: Actor) -> bool:
+    # Two reconcilers may ask the gateway about the same attempt; only one records the answer,
+    # because complete_attempt and fail_attempt re-check the status under the attempt's lock.
+    # The age threshold (longer than the gateway timeout) keeps a request still in flight from
+    # being declared missing.
+    attempt = RefundAttempt.objects.select_related("charge").get(pk=attempt_id)
+    try:
+        found = registry.gateway_for(attempt.gateway).find_refund(
+            transaction_id=attempt.charge.transaction_id, reference=str(attempt.reference)
+        )
+    except GatewayError:
+        return False  # the gateway cannot answer now; the next run asks again
+    if found is None:
+        fail_attempt(
+            attempt=attempt,
+            code="refund.gateway_failed",
+            message="The gateway has no record of this refund: no money moved. "
+            "It can be tried again.",
+            actor=actor,
+        )
+        return True
+    # A refund the gateway reports as failed raises after complete_attempt recorded it.
+    with suppress(IntegrationFailed):
+        complete_attempt(attempt=attempt, result=found, actor=actor)
+    return True

@@ -1,0 +1,18 @@
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from billing.stripe_webhook import receive_stripe_event
+from emr.errors import DomainError
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    try:
+        event = receive_stripe_event(
+            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+        )
+    except DomainError as error:
+        return JsonResponse({"code": error.code, "detail": error.detail}, status=error.http_status)
+    return JsonResponse({"received": event.event_id, "outcome": event.outcome})

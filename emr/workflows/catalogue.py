@@ -1,0 +1,266 @@
+"""The event catalogue: every event the app emits, what it is about, and its payload's fields.
+
+This is the one place the events are documented. A workflow's trigger must be one of these
+names, and its conditions and merge tags may only use the fields listed for that event's
+payload (`validation.py` refuses anything else when the workflow is saved).
+
+A payload is a dict of *sections* (`patient`, `order`, `lineItems` …) built from the database by
+`payloads.py`, one builder per section. Which sections an event carries follows from its subject
+type: an `order.*` event is about an order, so it carries the order's patient, line items,
+invoice, recovery state and subscription. A section is `null` when the subject has none (a manual
+order has no subscription): test for it with the `exists` operator.
+
+Payloads never carry card data (no token, number, brand or last four) and no clinical notes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emr.workflows.errors import UnknownEventType
+
+# --- Sections: the payload's objects and their fields ---------------------------------------
+# field -> what it means. Money comes twice: formatted for messages ("$120.00") and as integer
+# cents for conditions (`order.totalCents greater_than 10000`).
+
+SECTION_FIELDS: dict[str, dict[str, str]] = {
+    "event": {
+        "id": "the event's id (also the webhook's event id)",
+        "type": "the event name, e.g. order.refunded",
+        "occurredAt": "when it was emitted (ISO 8601, UTC)",
+        "subject": 'what it is about, e.g. "order:42"',
+    },
+    "patient": {
+        "id": "patient id",
+        "firstName": "first name",
+        "lastName": "last name",
+        "fullName": "first and last name",
+        "email": "email address",
+        "phone": "phone number (may be empty)",
+    },
+    "order": {
+        "id": "order id",
+        "orderNumber": "ORD-000123",
+        "status": "status name, e.g. AWAITING_PAYMENT",
+        "statusLabel": "status as people read it, e.g. Awaiting payment",
+        "kind": "CHECKOUT, SUBSCRIPTION_FIRST, RECURRING, MANUAL, RECOVERY_CYCLE or PAYOFF",
+        "total": "total, formatted ($120.00)",
+        "totalCents": "total in cents",
+        "refunded": "amount refunded so far, formatted",
+        "refundedCents": "amount refunded so far, in cents",
+        "currency": "three-letter currency code",
+        "createdAt": "when the order was created",
+    },
+    "lineItems": {
+        "name": "product name when sold",
+        "productId": "product id",
+        "productKind": "SERVICE, PACKAGE, MEMBERSHIP or MEDICATION",
+        "quantity": "quantity",
+        "unitPrice": "unit price, formatted",
+        "unitPriceCents": "unit price in cents",
+        "total": "line total, formatted",
+        "totalCents": "line total in cents",
+    },
+    "invoice": {
+        "id": "invoice id",
+        "invoiceNumber": "INV-000123",
+        "status": "SENT, PAID or CANCELLED",
+        "amount": "amount, formatted",
+        "amountCents": "amount in cents",
+        "currency": "three-letter currency code",
+        "issuedAt": "when it was issued",
+        "paidAt": "when it was paid (empty if unpaid)",
+    },
+    "payment": {
+        "id": "payment id",
+        "kind": "CHARGE or REFUND",
+        "status": "SUCCEEDED, FAILED, PENDING or REFUNDED",
+        "amount": "amount, formatted",
+        "amountCents": "amount in cents",
+        "currency": "three-letter currency code",
+        "gateway": "stripe or nmi",
+        "failureMessage": "the gateway's decline message (empty unless failed)",
+        "refundOf": "for a refund: the id of the charge it returns money from",
+        "createdAt": "when the money moved",
+    },
+    "paymentRecovery": {
+        "active": "true while the order waits for payment",
+        "status": "NONE, PAYMENT_FAILED or NEEDS_PAYMENT_METHOD",
+        "invoiceNumber": "the invoice to pay",
+        "amountDue": "amount due, formatted",
+        "amountDueCents": "amount due in cents",
+        "recoveryUrl": "the portal page where the patient pays or updates the card",
+        "lastFailureMessage": "the last decline message (empty if none)",
+    },
+    "subscription": {
+        "id": "subscription id",
+        "status": "ACTIVE, PAUSED, CANCELLED or EXPIRED",
+        "planName": "plan name",
+        "price": "price per cycle, formatted",
+        "priceCents": "price per cycle in cents",
+        "interval": "MONTH or WEEK",
+        "intervalCount": "cycles per interval",
+        "nextBillingAt": "next renewal (empty if none)",
+        "daysUntilRenewal": "whole days until the next renewal (empty if none)",
+        "cancelledAt": "when it was cancelled (empty if not)",
+        "recoveryCyclesRemaining": "financed cycles still to pay",
+    },
+    "intake": {
+        "id": "intake id",
+        "questionnaire": "questionnaire name",
+        "status": "PENDING, SUBMITTED, APPROVED, NEEDS_CORRECTION or REJECTED",
+        "submittedAt": "when it was submitted (empty if not)",
+    },
+}
+
+# Sections that are lists of objects rather than one object.
+LIST_SECTIONS = frozenset({"lineItems"})
+
+# --- Subject types: what an event can be about, and the sections its payload carries --------
+
+SUBJECT_SECTIONS: dict[str, tuple[str, ...]] = {
+    "patient": ("patient",),
+    "order": ("patient", "order", "lineItems", "invoice", "paymentRecovery", "subscription"),
+    "invoice": ("patient", "invoice", "order", "lineItems", "paymentRecovery", "subscription"),
+    "payment": (
+        "patient",
+        "payment",
+        "invoice",
+        "order",
+        "lineItems",
+        "paymentRecovery",
+        "subscription",
+    ),
+    "subscription": ("patient", "subscription"),
+    "intake": ("patient", "intake", "order", "lineItems"),
+}
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    subject_types: tuple[str, ...]  # the first is the usual one
+    description: str
+
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """Every section any of this event's subject types can carry, plus `event`."""
+        names = ["event"]
+        for subject_type in self.subject_types:
+            names += [s for s in SUBJECT_SECTIONS[subject_type] if s not in names]
+        return tuple(names)
+
+    def fields(self) -> dict[str, str]:
+        """Every merge-tag / condition path of this event's payload, with its meaning."""
+        paths = {}
+        for section in self.sections:
+            paths[section] = f"the {section} object" + (
+                " (a list)" if section in LIST_SECTIONS else ""
+            )
+            if section in LIST_SECTIONS:
+                continue  # items are addressed as lineItems.0.name, see validation
+            for field, meaning in SECTION_FIELDS[section].items():
+                paths[f"{section}.{field}"] = meaning
+        return paths
+
+    def has_path(self, path: str) -> bool:
+        """Whether `path` names a field of this event's payload (list items by index)."""
+        if path in self.fields():
+            return True
+        section, _, rest = path.partition(".")
+        index, _, field = rest.partition(".")
+        return (
+            section in LIST_SECTIONS
+            and section in self.sections
+            and index.isdigit()
+            and (not field or field in SECTION_FIELDS[section])
+        )
+
+
+def _event(name: str, subject_types: str | tuple[str, ...], description: str) -> EventType:
+    if isinstance(subject_types, str):
+        subject_types = (subject_types,)
+    return EventType(name=name, subject_types=subject_types, description=description)
+
+
+EVENTS: dict[str, EventType] = {
+    event.name: event
+    for event in [
+        _event("order.created", "order", "An order and its invoice were created."),
+        _event("order.updated", "order", "An order changed (status, amounts, fulfilment)."),
+        _event("order.cancelled", "order", "Staff cancelled an order. No money moved."),
+        _event(
+            "order.refunded",
+            "order",
+            "The refund flow refunded an order through its original gateway.",
+        ),
+        _event("invoice.paid", "invoice", "An invoice was paid."),
+        _event(
+            "payment.failed",
+            ("payment", "order"),
+            "A charge failed, or no usable card exists (subject: the order). The order waits "
+            "for payment; paymentRecovery.recoveryUrl is the link to send.",
+        ),
+        _event("payment.refunded", "payment", "A refund payment row was recorded."),
+        _event("subscription.created", "subscription", "A subscription started."),
+        _event(
+            "subscription.renewal_order_created",
+            "order",
+            "A renewal cycle created its order and invoice (the subject is that order).",
+        ),
+        _event("subscription.paused", "subscription", "A subscription was paused."),
+        _event("subscription.resumed", "subscription", "A paused subscription was resumed."),
+        _event("subscription.cancelled", "subscription", "A subscription was cancelled."),
+        _event(
+            "subscription.cancellation_scheduled",
+            "subscription",
+            "A cancellation was scheduled to run after the last required recovery cycle.",
+        ),
+        _event(
+            "subscription.cancellation_withdrawn",
+            "subscription",
+            "A scheduled cancellation was withdrawn before it executed.",
+        ),
+        _event(
+            "subscription.upcoming_renewal",
+            "subscription",
+            "A renewal is coming up; subscription.daysUntilRenewal says how soon.",
+        ),
+        _event("intake.pending", "intake", "An intake form waits for the patient."),
+        _event("intake.rejected", "intake", "Medical staff rejected an intake."),
+        _event(
+            "beluga.visit_cancelled",
+            "order",
+            "The order's Beluga telehealth visit was cancelled (nothing else changed).",
+        ),
+        _event(
+            "pharmacy.order_voided",
+            "order",
+            "The order's DispensePro pharmacy order was voided before shipment.",
+        ),
+    ]
+}
+
+EVENT_CHOICES = [(name, name) for name in EVENTS]
+
+
+def get_event_type(name: str) -> EventType:
+    try:
+        return EVENTS[name]
+    except KeyError:
+        raise UnknownEventType(
+            f'"{name}" is not an event the app emits. Known events: {", ".join(EVENTS)}.'
+        ) from None
+
+
+def describe() -> list[dict]:
+    """The catalogue as data, for the API and the admin's help text."""
+    return [
+        {
+            "name": event.name,
+            "subjectTypes": list(event.subject_types),
+            "description": event.description,
+            "fields": event.fields(),
+        }
+        for event in EVENTS.values()
+    ]

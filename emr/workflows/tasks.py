@@ -1,0 +1,30 @@
+"""Celery entry points. Thin: load ids and call the service.
+
+Every task is safe to run twice at once or again after a crash (acks_late redelivers it): the
+work is claimed in the database, so a duplicate finds nothing left to do. The beat schedule runs
+`workflows.sweep_outbox` and `workflows.resume_waits`; running two beats is harmless.
+"""
+
+from celery import shared_task
+
+from emr.workflows import outbox, runner
+
+
+@shared_task(name="workflows.dispatch_event")
+def dispatch_event(event_id: int) -> None:
+    outbox.dispatch_event(event_id=event_id)
+
+
+@shared_task(name="workflows.advance_run")
+def advance_run(run_id: int) -> None:
+    runner.advance_run(run_id=run_id)
+
+
+@shared_task(name="workflows.sweep_outbox")
+def sweep_outbox() -> None:
+    outbox.dispatch_pending()
+
+
+@shared_task(name="workflows.resume_waits")
+def resume_waits() -> None:
+    runner.resume_due_runs()

@@ -1,0 +1,61 @@
+"""What can go wrong talking to Beluga, each with a stable code and a sentence CS can act on.
+
+The client raises these; the API answers them as {"code", "detail"} (502 for Beluga's
+failures), the admin shows `detail` on the page.
+"""
+
+from emr.errors import IntegrationFailed, StateConflict
+
+
+class BelugaNotConfigured(IntegrationFailed):
+    code = "beluga.not_configured"
+
+    def __init__(self):
+        super().__init__(
+            "The Beluga integration is not configured (BELUGA_API_URL and BELUGA_API_KEY). "
+            "Nothing was sent to Beluga and nothing was changed."
+        )
+
+
+class BelugaError(IntegrationFailed):
+    """Beluga answered, and said no (in the body, by HTTP status, or both)."""
+
+    code = "beluga.error"
+
+    def __init__(self, beluga_message: str, *, http_status: int | None = None):
+        self.beluga_message = beluga_message
+        self.beluga_http_status = http_status
+        super().__init__(f"Beluga refused the request: {beluga_message}")
+
+
+class BelugaUnreachable(IntegrationFailed):
+    """No answer at all: the connection failed before Beluga could receive the request."""
+
+    code = "beluga.error"
+
+    def __init__(self, reason: str):
+        super().__init__(f"Could not reach Beluga ({reason}). Try again later.")
+
+
+class BelugaTimeout(IntegrationFailed):
+    """Beluga did not answer in time: it may or may not have applied the request."""
+
+    code = "beluga.timeout"
+
+    def __init__(self, *, what_happened: str, operation: str):
+        self.operation = operation
+        super().__init__(
+            f"Beluga {what_happened}, so we cannot tell whether the {operation} reached it. "
+            "Trying again is safe: Beluga treats a repeated request for the same visit as the "
+            "same request."
+        )
+
+
+class VisitNotSubmitted(StateConflict):
+    code = "beluga.not_submitted"
+
+    def __init__(self):
+        super().__init__(
+            "This visit was never submitted to Beluga, so there is nothing to cancel there. "
+            "Retry the submission first, or leave it: an unsubmitted visit has no medical effect."
+        )

@@ -1,0 +1,247 @@
+"""What a Beluga webhook event does here. The view (webhooks.py) verifies the sender; this
+module stores the event, processes it once, and records the outcome.
+
+Events (the contract is in webhooks.py):
+- VISIT_STATUS_CHANGED: Beluga moved the visit (data.visitStatus, data.resolvedStatus).
+- VISIT_CANCELED: Beluga cancelled the visit: recorded like our own cancellation, with the same
+  `beluga.visit_cancelled` event, and nothing else.
+- VISIT_CONCLUDED: the prescriber concluded the visit: resolved, closed.
+- RX_WRITTEN: the prescription boundary: the prescriptions go into the chart and the order is
+  recalculated (AWAITING_SCRIPT -> AWAITING_FULFILLMENT).
+- DOCTOR_CHAT / ADMIN_CHAT: a message for the patient's inbox / the internal CS-admin channel.
+Anything else (appointment, lab, pharmacy and shipment updates) is recorded as ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from audit.actors import Actor, Door
+from audit.context import acting
+from emr.errors import DomainError, InvalidInput
+from emr.models import Prescription
+from integrations.beluga.models import BelugaMessage, BelugaVisit, BelugaWebhookEvent
+from integrations.beluga.services import mark_cancelled
+from integrations.beluga.states import (
+    SETTLED_WEBHOOK_OUTCOMES,
+    MessageChannel,
+    ResolvedStatus,
+    VisitStatus,
+    WebhookOutcome,
+)
+from orders.services import recalculate_status
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_ACTOR = Actor.system("beluga-webhook", door=Door.WEBHOOK)
+
+
+@dataclass(frozen=True)
+class BelugaEvent:
+    event_id: str
+    event_type: str
+    master_id: str
+    occurred_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, body: Any) -> BelugaEvent:
+        if not isinstance(body, dict):
+            raise InvalidInput("A Beluga event is a JSON object.", code="webhook.invalid")
+        event_id, event_type = body.get("eventId"), body.get("event")
+        if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
+            raise InvalidInput("A Beluga event needs eventId and event.", code="webhook.invalid")
+        data = body.get("data")
+        return cls(
+            event_id=event_id[:100],
+            event_type=event_type[:40],
+            master_id=str(body.get("masterId") or "")[:64],
+            occurred_at=_moment(body.get("occurredAt")) or timezone.now(),
+            data=data if isinstance(data, dict) else {},
+        )
+
+
+@dataclass(frozen=True)
+class EventResult:
+    outcome: WebhookOutcome
+    detail: str
+    duplicate: bool = False
+    visit: BelugaVisit | None = None
+
+
+class Ignored(Exception):
+    """The event is understood and deliberately not acted on; `args[0]` says why."""
+
+
+def receive_event(event: BelugaEvent) -> EventResult:
+    """Store the event first, then process it once, then record the outcome.
+
+    A replay of a processed or ignored event is answered as a duplicate and not processed
+    again. A FAILED one (or one whose processing never finished) is processed again when
+    Beluga resends it.
+    """
+    # Committed on its own, before processing: the event id is taken even if processing fails.
+    stored, created = BelugaWebhookEvent.objects.get_or_create(
+        event_id=event.event_id,
+        defaults={"event_type": event.event_type, "master_id": event.master_id},
+    )
+    visit = _visit_for(event)
+    with transaction.atomic():
+        stored = BelugaWebhookEvent.objects.select_for_update().get(pk=stored.pk)
+        if not created:
+            stored.deliveries += 1
+        if stored.outcome in SETTLED_WEBHOOK_OUTCOMES:
+            stored.save(update_fields=["deliveries"])
+            return EventResult(
+                outcome=stored.outcome,
+                detail="duplicate: already handled",
+                duplicate=True,
+                visit=visit,
+            )
+        outcome, detail = _process(event, visit)
+        stored.outcome, stored.outcome_detail = outcome, detail[:500]
+        stored.processed_at = timezone.now()
+        stored.save(update_fields=["deliveries", "outcome", "outcome_detail", "processed_at"])
+    return EventResult(outcome=outcome, detail=detail, visit=visit)
+
+
+def _process(event: BelugaEvent, visit: BelugaVisit | None) -> tuple[WebhookOutcome, str]:
+    handler = HANDLERS.get(event.event_type)
+    try:
+        if handler is None:
+            raise Ignored(f"{event.event_type} events are not acted on here")
+        if visit is None:
+            raise Ignored(f"no visit with masterId {event.master_id!r} here")
+        # A savepoint: a handler that fails leaves nothing behind but the recorded outcome.
+        with transaction.atomic(), acting(WEBHOOK_ACTOR, reason=f"Beluga {event.event_type}"):
+            detail = handler(event, BelugaVisit.objects.select_for_update().get(pk=visit.pk))
+    except Ignored as ignored:
+        return WebhookOutcome.IGNORED, str(ignored)
+    except DomainError as refusal:
+        # The event contradicts what we know here: kept, with the reason, for CS to review.
+        logger.warning("Beluga event %s refused: %s", event.event_id, refusal.code)
+        return WebhookOutcome.IGNORED, f"refused: {refusal.detail}"
+    except Exception as failure:  # recorded and answered 500, so Beluga sends it again
+        logger.exception("Beluga event %s (%s) failed", event.event_id, event.event_type)
+        return WebhookOutcome.FAILED, f"processing failed: {type(failure).__name__}"
+    return WebhookOutcome.PROCESSED, detail
+
+
+def _visit_for(event: BelugaEvent) -> BelugaVisit | None:
+    if not event.master_id:
+        return None
+    return BelugaVisit.objects.filter(master_id=event.master_id).first()
+
+
+# --- Handlers: each gets the locked visit, returns what it did, or raises Ignored ----------
+
+
+def visit_status_changed(event: BelugaEvent, visit: BelugaVisit) -> str:
+    status = event.data.get("visitStatus")
+    if status == VisitStatus.CANCELED:
+        return visit_canceled(event, visit)
+    if status == VisitStatus.RESOLVED:
+        return visit_concluded(event, visit)
+    if status not in VisitStatus.values or not status:
+        raise Ignored(f"unknown visit status {status!r}")
+    _check_move(visit, status)
+    visit.status = status
+    resolved = event.data.get("resolvedStatus")
+    if resolved in ResolvedStatus.values and resolved:
+        visit.resolved_status = resolved
+    visit.save()
+    return f"visit status {status}"
+
+
+def visit_canceled(event: BelugaEvent, visit: BelugaVisit) -> str:
+    _check_move(visit, VisitStatus.CANCELED)
+    mark_cancelled(visit, actor=WEBHOOK_ACTOR)
+    return "visit cancelled at Beluga"
+
+
+def visit_concluded(event: BelugaEvent, visit: BelugaVisit) -> str:
+    _check_move(visit, VisitStatus.RESOLVED)
+    visit.status = VisitStatus.RESOLVED
+    visit.resolved_status = ResolvedStatus.CLOSED
+    visit.save()
+    return "visit resolved and closed"
+
+
+def rx_written(event: BelugaEvent, visit: BelugaVisit) -> str:
+    prescriptions = event.data.get("prescriptions")
+    if not isinstance(prescriptions, list) or not prescriptions:
+        raise Ignored("RX_WRITTEN without prescriptions")
+    order = visit.order
+    for written in prescriptions:
+        Prescription.objects.create(
+            patient_id=order.patient_id,
+            order=order,
+            medication=str(written.get("medication") or "")[:200],
+            prescriber=str(written.get("prescriber") or "")[:200],
+            written_at=_moment(written.get("writtenAt")) or event.occurred_at,
+        )
+    recalculate_status(
+        order=order, actor=WEBHOOK_ACTOR, reason="Beluga: prescription written (RX_WRITTEN)"
+    )
+    return f"{len(prescriptions)} prescription(s) added to the chart; order recalculated"
+
+
+def chat_message(channel: MessageChannel) -> Callable[[BelugaEvent, BelugaVisit], str]:
+    def store(event: BelugaEvent, visit: BelugaVisit) -> str:
+        external_id = str(event.data.get("messageId") or "")[:100]
+        body = event.data.get("body")
+        if not external_id or not isinstance(body, str) or not body:
+            raise Ignored("a chat event needs data.messageId and data.body")
+        _, created = BelugaMessage.objects.get_or_create(
+            external_id=external_id,
+            defaults={
+                "visit": visit,
+                "channel": channel,
+                "sender": str(event.data.get("sender") or "")[:200],
+                "body": body,
+                "sent_at": _moment(event.data.get("sentAt")) or event.occurred_at,
+            },
+        )
+        if not created:
+            raise Ignored(f"message {external_id} is already stored")
+        return f"{MessageChannel(channel).label} message stored"
+
+    return store
+
+
+HANDLERS: dict[str, Callable[[BelugaEvent, BelugaVisit], str]] = {
+    "VISIT_STATUS_CHANGED": visit_status_changed,
+    "VISIT_CANCELED": visit_canceled,
+    "VISIT_CONCLUDED": visit_concluded,
+    "RX_WRITTEN": rx_written,
+    "DOCTOR_CHAT": chat_message(MessageChannel.DOCTOR_PATIENT),
+    "ADMIN_CHAT": chat_message(MessageChannel.CS_ADMIN),
+}
+
+
+def _check_move(visit: BelugaVisit, status: str) -> None:
+    """Beluga's report is followed unless it repeats what we know or the table forbids it."""
+    if visit.status == status:
+        raise Ignored(f"the visit is already {status}")
+    if not visit.transitions.can(visit.status, status):
+        raise Ignored(f"a {visit.status or 'new'} visit does not move to {status}")
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        return None
+    if moment is not None and timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return moment
