@@ -22,6 +22,7 @@ def stamp_historical_record(sender, instance, history_instance, **kwargs):
             history_instance.history_user = stamp.actor.user
         if not history_instance.history_change_reason:
             history_instance.history_change_reason = stamp.reason
+        _fit_reason(history_instance)
         return
     # No service stamp: a raw admin edit (simple-history's middleware knows the user) or a shell.
     request = getattr(HistoricalRecords.context, "request", None)
@@ -34,3 +35,12 @@ def stamp_historical_record(sender, instance, history_instance, **kwargs):
     else:
         history_instance.history_actor = "unknown"
         history_instance.history_door = Door.SHELL
+
+
+def _fit_reason(history_instance) -> None:
+    # simple-history keeps 100 characters of reason; the full text stays on the record that
+    # needed it (a refund attempt, an escalation), so a long reason never fails a save.
+    limit = history_instance._meta.get_field("history_change_reason").max_length
+    reason = history_instance.history_change_reason or ""
+    if limit and len(reason) > limit:
+        history_instance.history_change_reason = reason[: limit - 1] + "…"

@@ -28,6 +28,7 @@ from integrations.gateways.base import (
     PaymentDeclined,
 )
 from orders.services import lock_order, recalculate_status
+from subscriptions.recovery import reactivate_after_payment
 
 
 class PaymentRequired(DomainError):
@@ -121,7 +122,12 @@ def charge_invoice(
     gateway, token = _payment_source(invoice, payment_method, one_off)
     adapter = _adapter(gateway)
     pending = _open_charge(
-        invoice, gateway, adapter.merchant_account, payment_method, actor, reason
+        invoice=invoice,
+        gateway=gateway,
+        merchant_account=adapter.merchant_account,
+        payment_method=payment_method,
+        actor=actor,
+        reason=reason,
     )
     try:
         result = adapter.charge(
@@ -183,7 +189,16 @@ def _adapter(gateway: str):
         raise _charge_error(error) from error
 
 
-def _open_charge(invoice, gateway, merchant_account, payment_method, actor, reason) -> Payment:
+def _open_charge(
+    *,
+    invoice: Invoice,
+    gateway: str,
+    merchant_account: str,
+    payment_method: PaymentMethod | None,
+    actor: Actor,
+    reason: str,
+) -> Payment:
+    """Decide under the order's lock and commit a PENDING charge: the gateway is called after."""
     with transaction.atomic(durable=True), acting(actor, reason=reason):
         lock_order(invoice.order_id)
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
@@ -230,6 +245,7 @@ def record_successful_charge(
         set_invoice_status(invoice, InvoiceStatus.PAID)
         emit("invoice.paid", subject=invoice, actor=actor)
         recalculate_status(order=order, actor=actor, reason=reason)
+        reactivate_after_payment(order=order, actor=actor)
         emit("order.updated", subject=order, actor=actor)
     return payment
 

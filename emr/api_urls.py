@@ -16,6 +16,8 @@ urlpatterns = [
     path("", include("integrations.beluga.urls")),
     path("", include("integrations.pharmacy.urls")),
     path("", include("emr.workflows.urls")),
+    path("", include("subscriptions.urls")),
+    path("", include("emr.support.urls")),
     path(
         "patients/<int:patient_id>/payment-methods/",
         PatientPaymentMethodsView.as_view(),

@@ -31,6 +31,23 @@ app.conf.update(
             "schedule": 30.0,
             "options": {"expires": 25},
         },
+        # Subscriptions: each task works in batches and queues itself again while more is due.
+        "subscriptions-billing-cycle": {
+            "task": "subscriptions.run_billing_cycle",
+            "schedule": 900.0,
+        },
+        "subscriptions-recovery-retries": {
+            "task": "subscriptions.retry_recovery_charges",
+            "schedule": 900.0,
+        },
+        "subscriptions-upcoming-renewals": {
+            "task": "subscriptions.send_upcoming_renewal_notices",
+            "schedule": 3600.0,
+        },
+        "subscriptions-scheduled-changes": {
+            "task": "subscriptions.run_scheduled_changes",
+            "schedule": 600.0,
+        },
         "workflows-resume-waits": {
             "task": "workflows.resume_waits",
             "schedule": 10.0,

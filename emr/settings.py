@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "billing",
     "subscriptions",
     "emr.workflows",
+    "emr.support",
     "integrations.beluga",
     "integrations.pharmacy",
 ]
@@ -127,13 +128,20 @@ else:
         "data_folder_in": str(VAR_DIR / "celery" / "queue"),
         "data_folder_out": str(VAR_DIR / "celery" / "queue"),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
     # The transport does not create its folders, and any process may publish first.
-    for folder in ("queue", "processed"):
+    for folder in ("queue", "processed", "control"):
         (VAR_DIR / "celery" / folder).mkdir(parents=True, exist_ok=True)
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# --- Subscriptions --------------------------------------------------------------------------
+# Days after each failed recovery attempt before the next one; then the invoice waits for CS.
+RECOVERY_RETRY_DAYS = env.list("RECOVERY_RETRY_DAYS", cast=int, default=[1, 3, 7])
+# How many days ahead `subscription.upcoming_renewal` is emitted.
+UPCOMING_RENEWAL_DAYS = env.int("UPCOMING_RENEWAL_DAYS", default=3)
 
 # --- Payment gateways and integrations -----------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -203,6 +211,11 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStatusEnum": "billing.states.InvoiceStatus",
         "PaymentStatusEnum": "billing.states.PaymentStatus",
         "SubscriptionStatusEnum": "subscriptions.states.SubscriptionStatus",
+        "SwitchStatusEnum": "subscriptions.states.SwitchStatus",
+        "IntakeStatusEnum": "emr.models.IntakeStatus",
+        "OrderKindEnum": "orders.states.OrderKind",
+        "EscalationRouteEnum": "emr.support.states.EscalationRoute",
+        "EscalationStatusEnum": "emr.support.states.EscalationStatus",
     },
 }
 
@@ -222,5 +235,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The SDK logs every request at INFO; our adapters log what matters.
+        "stripe": {"level": "WARNING"},
+    },
 }

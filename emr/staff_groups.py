@@ -50,6 +50,8 @@ _CS = [
     "pharmacy.record_fulfilment_check",
     "workflows.view_workflowevent",
     "workflows.view_workflowrun",
+    "support.add_escalation",
+    "support.view_escalation",
 ]
 
 GROUP_PERMISSIONS = {
@@ -72,11 +74,16 @@ GROUP_PERMISSIONS = {
         "workflows.change_workflow",
         "workflows.delete_workflow",
         "workflows.change_workflowrun",
+        "support.resolve_billing_escalation",
+        # No fulfilment group yet: billing/admin operations resolve fulfilment escalations.
+        "support.resolve_fulfilment_escalation",
     ],
     MEDICAL_OPS: [
         *_VIEW_ALL,
         "emr.change_intakeresponse",
         "emr.add_prescription",
+        "support.view_escalation",
+        "support.resolve_medical_escalation",
     ],
 }
 

@@ -1,9 +1,15 @@
+from functools import partial
+
 from django.contrib import admin
+from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing.order_status import transition_order
 from emr.admin_actions import reasoned_action
+from emr.workflows.models import WorkflowEvent
 from orders import services
+from orders.admin_tools import available_moves, confirm_move, escalation_url
+from orders.history import order_timeline
 from orders.models import Order, OrderItem, Product
 from orders.states import OrderStatus
 
@@ -44,14 +50,23 @@ class OrderAdmin(SimpleHistoryAdmin):
     list_filter = ["status", "kind"]
     list_select_related = ["patient"]
     search_fields = ["number", "patient__email", "patient__last_name", "invoice__number"]
-    readonly_fields = [
+    # Status and money are shown formatted in the tools panel above the form; the status only
+    # changes through the tools. The fulfilment facts stay editable for staff who may change
+    # orders, and saving them goes through save(), so history records who set them.
+    fields = [
         "number",
-        "status",
-        "total_cents",
-        "refunded_cents",
+        "patient",
+        "kind",
+        "subscription",
+        "created_by",
         "created_at",
-        "updated_at",
+        "lab_requisition_sent_at",
+        "lab_results_received_at",
+        "sent_to_pharmacy_at",
+        "shipped_at",
+        "completed_at",
     ]
+    readonly_fields = ["number", "kind", "created_by", "created_at"]
     raw_id_fields = ["patient", "subscription", "created_by"]
     inlines = [OrderItemInline]
     actions = [
@@ -67,6 +82,50 @@ class OrderAdmin(SimpleHistoryAdmin):
         )
     ]
 
+    change_form_template = "admin/orders/order/change_form.html"
+
     def has_add_permission(self, request) -> bool:
         # Orders come from the order service (API, checkout), which also issues the invoice.
         return False
+
+    def get_urls(self):
+        tools = [
+            path(
+                "<int:order_id>/do/<str:move_name>/",
+                self.admin_site.admin_view(partial(confirm_move, model_admin=self)),
+                name="orders_order_move",
+            )
+        ]
+        return tools + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self._order_page(object_id)
+        if order is not None:
+            extra_context = {**(extra_context or {}), **self._tools_context(request, order)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _order_page(self, object_id):
+        """The order with everything its page shows, in a fixed number of queries."""
+        return (
+            Order.objects.select_related("patient", "invoice", "subscription__plan", "beluga_visit")
+            .prefetch_related("invoice__payments", "pharmacy_orders", "prescriptions")
+            .filter(pk=object_id)
+            .first()
+        )
+
+    def _tools_context(self, request, order):
+        invoice = getattr(order, "invoice", None)
+        return {
+            "order": order,
+            "locked": order.is_locked,
+            "moves": available_moves(order, request.user),
+            "invoice": invoice,
+            "payments": list(invoice.payments.all()) if invoice else [],
+            "timeline": order_timeline(order)[:50],
+            "events": WorkflowEvent.objects.filter(subject_key=f"order:{order.pk}").order_by("-id")[
+                :20
+            ],
+            "visit": getattr(order, "beluga_visit", None),
+            "pharmacy_orders": list(order.pharmacy_orders.all()),
+            "escalate_url": escalation_url(order=order),
+        }

@@ -1,5 +1,5 @@
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -10,7 +10,10 @@ from billing.order_status import transition_order
 from billing.refunds import refund_order
 from emr.api_fields import StrictIntegerField
 from emr.api_permissions import ActionPermission
+from emr.errors import InvalidInput
 from emr.models import Patient
+from emr.support.preflight import Action as PreflightAction
+from emr.support.preflight import Check, order_preflight
 from orders import services
 from orders.history import order_timeline
 from orders.models import Order, Product
@@ -138,6 +141,25 @@ class RefundSerializer(serializers.Serializer):
     amount_cents = StrictIntegerField(required=False, min_value=1)
 
 
+class PreflightItemSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    state = serializers.ChoiceField(choices=[state.value for state in Check])
+    ok = serializers.SerializerMethodField()
+    sentence = serializers.CharField()
+
+    def get_ok(self, item) -> bool:
+        return item.state != Check.BLOCKED
+
+
+class PreflightSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    order_number = serializers.CharField()
+    blocked = serializers.BooleanField()
+    items = PreflightItemSerializer(many=True)
+    will_not_do = serializers.ListField(child=serializers.CharField())
+
+
 class TimelineEntrySerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     record = serializers.CharField()
@@ -202,6 +224,19 @@ class OrderViewSet(
             **payload.validated_data,
         )
         return Response(PaymentSerializer(refund).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("action", enum=[a.value for a in PreflightAction])],
+        responses=PreflightSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def preflight(self, request, pk=None):
+        """The guide's checklist for refunding or cancelling this order."""
+        requested = request.query_params.get("action", PreflightAction.REFUND)
+        if requested not in PreflightAction.values:
+            raise InvalidInput("action must be refund or cancel.", code="preflight.unknown_action")
+        checklist = order_preflight(self.get_object(), PreflightAction(requested))
+        return Response(PreflightSerializer(checklist).data)
 
     @extend_schema(responses=TimelineEntrySerializer(many=True))
     @action(detail=True, methods=["get"])

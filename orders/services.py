@@ -21,7 +21,13 @@ from emr.models import Patient
 from emr.numbering import next_number
 from orders.models import Order, OrderItem, Product
 from orders.recalculation import OrderFacts, derive_status
-from orders.states import ACTION_ONLY, OrderKind, OrderStatus, RecoveryStatus
+from orders.states import (
+    ACTION_ONLY,
+    PAYMENT_ONLY_KINDS,
+    OrderKind,
+    OrderStatus,
+    RecoveryStatus,
+)
 
 # The moves a person makes by hand. In-progress statuses are recalculated from facts, and
 # REFUNDED is reached only through the refund flow, which moves the money first.
@@ -43,6 +49,12 @@ WAITING_FOR_PAYMENT = frozenset({RecoveryStatus.NEEDS_PAYMENT_METHOD, RecoverySt
 class OrderLine:
     product: Product
     quantity: int
+    # The price agreed for this sale (a subscription plan's price); the product's by default.
+    unit_price_cents: int | None = None
+
+    @property
+    def price_cents(self) -> int:
+        return self.product.price_cents if self.unit_price_cents is None else self.unit_price_cents
 
 
 def create_order(
@@ -63,8 +75,8 @@ def create_order(
                 product=line.product,
                 description=line.product.name,
                 quantity=line.quantity,
-                unit_price_cents=line.product.price_cents,
-                total_cents=line.product.price_cents * line.quantity,
+                unit_price_cents=line.price_cents,
+                total_cents=line.price_cents * line.quantity,
             )
             for line in lines
         ]
@@ -98,6 +110,13 @@ def _validate_lines(lines: Sequence[OrderLine]) -> None:
             raise InvalidInput("Quantity must be a whole number.", code="order.invalid_quantity")
         if line.quantity < 1:
             raise InvalidInput("Quantity must be at least 1.", code="order.invalid_quantity")
+        price = line.unit_price_cents
+        if price is not None and (
+            isinstance(price, bool) or not isinstance(price, int) or price < 0
+        ):
+            raise InvalidInput(
+                "A price must be a whole number of cents, not negative.", code="order.invalid_price"
+            )
         if not line.product.active:
             raise InvalidInput(
                 f"{line.product.name} is no longer sold and cannot be ordered.",
@@ -214,7 +233,13 @@ def _start_integration_step(order: Order, *, actor: Actor) -> None:
 
 
 def collect_facts(order: Order) -> OrderFacts:
-    products = [item.product for item in order.items.select_related("product")]
+    # A payment-only order (a financed recovery cycle, a payoff) ships nothing: the treatment it
+    # pays for went out with an earlier order, so no intake, lab or prescription waits for it.
+    products = (
+        []
+        if order.kind in PAYMENT_ONLY_KINDS
+        else [item.product for item in order.items.select_related("product")]
+    )
     invoice = Invoice.objects.filter(order=order).first()
     charges = Payment.objects.filter(invoice=invoice, kind=PaymentKind.CHARGE)
     intakes = list(order.intakes.all())

@@ -105,6 +105,11 @@ class OrderKind(models.TextChoices):
     PAYOFF = "PAYOFF", "Payoff / switch"
 
 
+# Orders that only collect money (the treatment shipped with an earlier order): once paid, they
+# wait for nothing clinical.
+PAYMENT_ONLY_KINDS = frozenset({OrderKind.RECOVERY_CYCLE, OrderKind.PAYOFF})
+
+
 class RecoveryStatus(models.TextChoices):
     """Why an order waits for payment (payment recovery), shown to CS and the patient."""
 

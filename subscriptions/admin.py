@@ -2,8 +2,9 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from emr.admin_actions import reasoned_action
-from subscriptions import services
-from subscriptions.models import Plan, Subscription
+from emr.money import format_cents
+from subscriptions import services, switching
+from subscriptions.models import Plan, PlanSwitch, Subscription, SubscriptionCycle
 
 
 @admin.register(Plan)
@@ -16,6 +17,7 @@ class PlanAdmin(SimpleHistoryAdmin):
         "interval_count",
         "financed_cycles",
         "term_cycles",
+        "payoff_switch_allowed",
         "active",
     ]
     list_filter = ["interval", "active"]
@@ -35,19 +37,105 @@ def _resume(subscription, *, actor, reason):
     services.resume_subscription(subscription=subscription, actor=actor, reason=reason)
 
 
+def _schedule_cancellation(subscription, *, actor, reason):
+    services.schedule_cancellation(subscription=subscription, actor=actor, reason=reason)
+
+
+def _withdraw_scheduled_cancellation(subscription, *, actor, reason):
+    services.withdraw_scheduled_cancellation(subscription=subscription, actor=actor, reason=reason)
+
+
+def _withdraw_scheduled_switch(subscription, *, actor, reason):
+    switching.withdraw_scheduled_switch(subscription=subscription, actor=actor, reason=reason)
+
+
+class CycleInline(admin.TabularInline):
+    model = SubscriptionCycle
+    fields = ["number", "period_start", "order", "financed", "paid_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-number"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class SwitchInline(admin.TabularInline):
+    model = PlanSwitch
+    fk_name = "subscription"
+    fields = ["status", "target_plan", "payoff_order", "replacement", "requested_by", "reason"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ScheduledCancellationFilter(admin.SimpleListFilter):
+    title = "scheduled cancellation"
+    parameter_name = "scheduled_cancellation"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Scheduled"), ("no", "None")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"yes", "no"}:
+            return queryset.filter(cancellation_scheduled_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(SimpleHistoryAdmin):
-    list_display = ["__str__", "patient", "plan", "status", "next_billing_at", "cancelled_at"]
-    list_filter = ["status", "plan"]
+    list_display = [
+        "__str__",
+        "patient",
+        "plan",
+        "status",
+        "next_billing_at",
+        "recovery_balance",
+        "cancellation_scheduled_at",
+        "cancelled_at",
+    ]
+    list_filter = ["status", "awaiting_payment", ScheduledCancellationFilter, "plan"]
     list_select_related = ["patient", "plan"]
     search_fields = ["patient__email", "patient__last_name", "orders__number"]
-    readonly_fields = ["status", "cycles_billed", "cancelled_at", "created_at", "updated_at"]
+    # What CS checks before cancelling (the guide): status, recovery balance, scheduled
+    # cancellation notes, pending switch (inline), unpaid recovery invoices (the orders).
+    readonly_fields = [
+        "status",
+        "awaiting_payment",
+        "cycles_billed",
+        "financed_cycles_paid",
+        "recovery_balance",
+        "cancellation_scheduled_at",
+        "cancellation_scheduled_by",
+        "cancellation_scheduled_reason",
+        "cancelled_at",
+        "cancellation_cause",
+        "created_at",
+        "updated_at",
+    ]
     raw_id_fields = ["patient", "payment_method"]
+    inlines = [SwitchInline, CycleInline]
     actions = [
         reasoned_action(
             name="cancel",
             description="Cancel (stops future billing)…",
             run=_cancel,
+            permission="subscriptions.change_subscription",
+        ),
+        reasoned_action(
+            name="schedule_cancellation",
+            description="Schedule cancellation after the final recovery payment…",
+            run=_schedule_cancellation,
+            permission="subscriptions.change_subscription",
+        ),
+        reasoned_action(
+            name="withdraw_scheduled_cancellation",
+            description="Withdraw the scheduled cancellation…",
+            run=_withdraw_scheduled_cancellation,
             permission="subscriptions.change_subscription",
         ),
         reasoned_action(
@@ -62,4 +150,40 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
             run=_resume,
             permission="subscriptions.change_subscription",
         ),
+        reasoned_action(
+            name="withdraw_scheduled_switch",
+            description="Withdraw the scheduled plan switch…",
+            run=_withdraw_scheduled_switch,
+            permission="subscriptions.switch_plan",
+        ),
     ]
+
+    @admin.display(description="Recovery balance")
+    def recovery_balance(self, subscription: Subscription) -> str:
+        cycles = subscription.recovery_cycles_remaining
+        if not cycles:
+            return "none"
+        amount = format_cents(subscription.recovery_balance_cents, subscription.plan.currency)
+        return f"{amount} ({cycles} payment{'s' if cycles != 1 else ''})"
+
+
+@admin.register(PlanSwitch)
+class PlanSwitchAdmin(SimpleHistoryAdmin):
+    list_display = ["__str__", "status", "payoff_order", "replacement", "requested_at"]
+    list_filter = ["status"]
+    list_select_related = ["subscription", "target_plan", "payoff_order", "replacement"]
+    readonly_fields = [
+        "subscription",
+        "target_plan",
+        "status",
+        "payoff_order",
+        "replacement",
+        "requested_by",
+        "reason",
+        "failure_message",
+        "requested_at",
+        "completed_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # switches start from the API or the portal, through the service

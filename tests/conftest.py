@@ -1,15 +1,16 @@
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from rest_framework.test import APIClient
 
 from emr.celery import app as celery_app
-from emr.staff_groups import BILLING_ADMIN, CS, MEDICAL_OPS
+from emr.staff_groups import BILLING_ADMIN, CS, MEDICAL_OPS, apply_group_permissions
 from tests.factories import UserFactory
 from tests.fixtures.beluga import *  # noqa: F403  (the Beluga fake server)
 from tests.fixtures.celery_worker import *  # noqa: F403  (a real Celery worker process)
 from tests.fixtures.dispensepro import *  # noqa: F403  (the DispensePro fake server)
 from tests.fixtures.gateways import *  # noqa: F403  (both gateways configured against them)
 from tests.fixtures.nmi import *  # noqa: F403  (the NMI fake server)
+from tests.fixtures.orders import *  # noqa: F403  (orders paid through those gateways)
 from tests.fixtures.stripe import *  # noqa: F403  (localstripe and the Stripe fake)
 
 
@@ -20,17 +21,24 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture
-def cs_user(db):
+def roles(db):
+    """The staff groups, as the data migration makes them. A transactional test's flush deletes
+    migration data, so tests that need the roles re-apply the table (idempotent)."""
+    apply_group_permissions(Group, Permission)
+
+
+@pytest.fixture
+def cs_user(roles):
     return UserFactory(username="cs-agent", groups=[CS])
 
 
 @pytest.fixture
-def billing_admin(db):
+def billing_admin(roles):
     return UserFactory(username="billing-admin", groups=[BILLING_ADMIN])
 
 
 @pytest.fixture
-def medical_ops(db):
+def medical_ops(roles):
     return UserFactory(username="med-ops", groups=[MEDICAL_OPS])
 
 

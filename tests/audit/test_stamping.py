@@ -4,7 +4,9 @@ from django.urls import reverse
 from audit.actors import Actor, Door
 from audit.context import acting
 from emr.models import Patient
-from tests.factories import PatientFactory
+from orders.services import change_status
+from orders.states import OrderStatus
+from tests.factories import PatientFactory, make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -47,3 +49,17 @@ def test_a_system_job_is_stamped_with_its_name_and_reason():
 def test_without_any_stamp_the_row_says_unknown_shell():
     record = PatientFactory().history.get()
     assert (record.history_actor, record.history_door) == ("unknown", "shell")
+
+
+def test_a_long_reason_is_shortened_in_history_not_refused(cs_user):
+    order = make_order()
+    reason = "Patient explained at length why the order should stop. " * 8
+    change_status(
+        order=order,
+        target=OrderStatus.CANCELLED,
+        actor=Actor.staff(cs_user, door=Door.API),
+        reason=reason,
+    )
+    recorded = order.history.latest("history_id").history_change_reason
+    assert len(recorded) == 100 and recorded.endswith("…")
+    assert reason.startswith(recorded[:-1])

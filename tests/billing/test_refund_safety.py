@@ -21,7 +21,7 @@ from billing.states import PaymentKind, PaymentStatus, RefundAttemptStatus
 from emr.errors import DomainError
 from orders.models import Order
 from orders.states import OrderStatus
-from tests.billing.conftest import subprocess_env
+from tests.fixtures.orders import subprocess_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

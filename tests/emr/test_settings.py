@@ -13,7 +13,9 @@ PRODUCTION = {
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"} | env
+    # A clean environment: nothing a test fixture set (e.g. the browser tests' async flag).
+    inherited = {"PATH", "HOME", "LANG", "VIRTUAL_ENV", "PYTHONPATH"}
+    environment = {k: v for k, v in os.environ.items() if k in inherited} | env
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         env=environment,

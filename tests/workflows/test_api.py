@@ -10,7 +10,7 @@ from emr.workflows.outbox import emit
 from tests.factories import UserFactory, make_order
 from tests.workflows.helpers import make_workflow
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.workflows.urls")]
+pytestmark = pytest.mark.django_db
 
 RECOVERY = {
     "name": "Payment recovery",

@@ -1,0 +1,424 @@
+"""The guide's "What CS should check before refunding / canceling", computed from the data.
+
+One read-model for the admin's confirmation pages and `GET /api/v1/orders/{id}/preflight/`.
+Each item is ok, warn (go ahead, but know this), blocked (the app will refuse) or info, with a
+sentence; `will_not_do` lists what the action does not do automatically, from the guide.
+The loader issues a fixed number of queries, whatever the order's history.
+"""
+
+import enum
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch
+
+from billing.models import Invoice, Payment
+from billing.refunds import refundable_cents
+from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
+from emr.money import format_cents
+from integrations.beluga.states import VisitStatus
+from integrations.gateways import registry
+from integrations.pharmacy.states import PharmacyOrderStatus
+from orders.models import Order
+from orders.states import OrderStatus
+from subscriptions.states import SubscriptionStatus
+
+
+class Action(enum.StrEnum):
+    REFUND = "refund"
+    CANCEL = "cancel"
+
+
+class Check(enum.StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    BLOCKED = "blocked"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str
+    label: str
+    state: Check
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Preflight:
+    action: Action
+    order_number: str
+    items: list[Item]
+    will_not_do: list[str] = field(default_factory=list)
+
+    @property
+    def blocked(self) -> bool:
+        return any(item.state == Check.BLOCKED for item in self.items)
+
+
+WILL_NOT_DO = {
+    Action.REFUND: [
+        "cancel the patient's subscription",
+        "cancel a Beluga visit",
+        "void a pharmacy order",
+        "stop a shipment already in progress",
+        "reverse an intake decision",
+        "undo prescription records",
+        "cancel a replacement subscription from a switch",
+    ],
+    Action.CANCEL: [
+        "refund the patient: cancellation alone returns no money",
+        "cancel the patient's subscription",
+        "cancel a Beluga visit",
+        "void a pharmacy order",
+        "stop a shipment already in progress",
+    ],
+}
+
+ACTIVE_PHARMACY = {PharmacyOrderStatus.SUBMITTED, PharmacyOrderStatus.SHIPPED}
+CLOSED_VISIT = {VisitStatus.CANCELED, VisitStatus.RESOLVED, VisitStatus.UNKNOWN}
+
+
+def load_order(order_id: int) -> Order:
+    """The order with everything the checklists read, in a fixed number of queries."""
+    charges = Payment.objects.filter(kind=PaymentKind.CHARGE).prefetch_related(
+        Prefetch("refunds", queryset=Payment.objects.filter(kind=PaymentKind.REFUND))
+    )
+    return (
+        Order.objects.select_related("patient", "invoice", "subscription__plan", "beluga_visit")
+        .prefetch_related(
+            Prefetch("invoice__payments", queryset=charges, to_attr="charges"),
+            "pharmacy_orders",
+            "prescriptions",
+            "refund_attempts",
+        )
+        .get(pk=order_id)
+    )
+
+
+def order_preflight(order: Order, action: Action) -> Preflight:
+    order = load_order(order.pk)
+    checks = _refund_items if action == Action.REFUND else _cancel_items
+    return Preflight(
+        action=action,
+        order_number=order.number,
+        items=checks(order),
+        will_not_do=WILL_NOT_DO[action],
+    )
+
+
+def _invoice(order: Order) -> Invoice | None:
+    # A missing reverse one-to-one raises a subclass of AttributeError: getattr's default applies.
+    return getattr(order, "invoice", None)
+
+
+def _original_payment(invoice: Invoice | None) -> Payment | None:
+    if invoice is None:
+        return None
+    succeeded = [p for p in invoice.charges if p.status == PaymentStatus.SUCCEEDED]
+    return succeeded[0] if succeeded else None
+
+
+def _refund_items(order: Order) -> list[Item]:
+    invoice = _invoice(order)
+    payment = _original_payment(invoice)
+    return [
+        _who(order),
+        _order_status_for_refund(order),
+        _invoice_item(invoice),
+        _payment_item(invoice, payment),
+        _gateway_item(payment),
+        _transaction_item(payment),
+        _remaining_item(order, payment),
+        _shipment_item(order, Action.REFUND),
+        _pharmacy_item(order, Action.REFUND),
+        _beluga_item(order, Action.REFUND),
+        _prescription_item(order, Action.REFUND),
+        _subscription_item(order, Action.REFUND),
+        Item(
+            "follow_up",
+            "Follow-up",
+            Check.INFO,
+            "Decide whether this refund should also lead to cancelling the subscription, the "
+            "Beluga visit or the pharmacy order; each is a separate action.",
+        ),
+    ]
+
+
+def _cancel_items(order: Order) -> list[Item]:
+    invoice = _invoice(order)
+    return [
+        Item(
+            "what",
+            "What is being cancelled",
+            Check.INFO,
+            "This cancels the order (operational status CANCELLED). A subscription, Beluga "
+            "visit or pharmacy order is cancelled with its own tool.",
+        ),
+        _who(order),
+        _order_status_for_cancel(order),
+        _paid_item(invoice),
+        _shipment_item(order, Action.CANCEL),
+        _prescription_item(order, Action.CANCEL),
+        _beluga_item(order, Action.CANCEL),
+        _pharmacy_item(order, Action.CANCEL),
+        _subscription_item(order, Action.CANCEL),
+        _recovery_item(order),
+        Item(
+            "dose_change",
+            "Pending dose change",
+            Check.INFO,
+            "Dose changes are not tracked in this app: check the chart notes before cancelling.",
+        ),
+        Item(
+            "refund_expectation",
+            "Patient's refund expectation",
+            Check.INFO,
+            "Ask whether the patient expects money back: cancelling alone returns nothing.",
+        ),
+    ]
+
+
+def _who(order: Order) -> Item:
+    patient = order.patient
+    return Item(
+        "order",
+        "Order",
+        Check.INFO,
+        f"{order.number} for {patient.full_name} ({patient.email}), "
+        f"{format_cents(order.total_cents, order.currency)}.",
+    )
+
+
+def _order_status_for_refund(order: Order) -> Item:
+    if order.status == OrderStatus.REFUNDED:
+        return Item(
+            "order_status",
+            "Order status",
+            Check.BLOCKED,
+            "Already refunded: the order is locked and nothing is left to refund.",
+        )
+    return Item("order_status", "Order status", Check.OK, f"{order.get_status_display()}.")
+
+
+def _order_status_for_cancel(order: Order) -> Item:
+    label = order.get_status_display()
+    if order.transitions.can(order.status, OrderStatus.CANCELLED):
+        return Item("order_status", "Order status", Check.OK, f"{label}: it can be cancelled.")
+    if order.shipped_at or order.status in {OrderStatus.SHIPPED, OrderStatus.COMPLETED}:
+        sentence = (
+            f"{label}: the order has already shipped. Cancellation may no longer be possible; "
+            "this may be a return/refund policy case."
+        )
+    else:
+        sentence = f"{label}: an order in this status cannot be cancelled."
+    return Item("order_status", "Order status", Check.BLOCKED, sentence)
+
+
+def _invoice_item(invoice: Invoice | None) -> Item:
+    if invoice is None:
+        return Item(
+            "invoice",
+            "Invoice",
+            Check.BLOCKED,
+            "The order has no invoice, so there is no payment to refund. Escalate to "
+            "billing/admin operations.",
+        )
+    return Item(
+        "invoice", "Invoice", Check.OK, f"{invoice.number} is {invoice.get_status_display()}."
+    )
+
+
+def _payment_item(invoice: Invoice | None, payment: Payment | None) -> Item:
+    if invoice is not None and payment is None:
+        return Item(
+            "payment",
+            "Original payment",
+            Check.BLOCKED,
+            "No successful payment: the app cannot refund this order automatically. Check the "
+            "payment records and the gateway dashboard, then escalate.",
+        )
+    if payment is None:
+        return Item("payment", "Original payment", Check.BLOCKED, "No payment to refund.")
+    card = f", {payment.card_brand} ····{payment.card_last4}" if payment.card_last4 else ""
+    return Item(
+        "payment",
+        "Original payment",
+        Check.OK,
+        f"{format_cents(payment.amount_cents, payment.currency)} succeeded on "
+        f"{payment.created_at:%Y-%m-%d}{card}.",
+    )
+
+
+def _gateway_item(payment: Payment | None) -> Item:
+    if payment is None:
+        return Item("gateway", "Original gateway", Check.INFO, "No payment, no gateway.")
+    label = Gateway(payment.gateway).label
+    if not registry.is_configured(payment.gateway):
+        return Item(
+            "gateway",
+            "Original gateway",
+            Check.BLOCKED,
+            f"Paid through {label}, which is not configured now: the refund would fail.",
+        )
+    if payment.merchant_account and payment.merchant_account != registry.merchant_account(
+        payment.gateway
+    ):
+        return Item(
+            "gateway",
+            "Original gateway",
+            Check.BLOCKED,
+            f"Paid through another {label} account than the one configured now (the "
+            "credentials changed): the app will not refund it. Escalate to billing/admin.",
+        )
+    return Item(
+        "gateway", "Original gateway", Check.OK, f"{label}: the refund goes back through {label}."
+    )
+
+
+def _transaction_item(payment: Payment | None) -> Item:
+    if payment is not None and not payment.transaction_id:
+        return Item(
+            "transaction_id",
+            "Transaction id",
+            Check.BLOCKED,
+            "The payment has no gateway transaction id: the gateway cannot be asked to refund it.",
+        )
+    if payment is None:
+        return Item("transaction_id", "Transaction id", Check.INFO, "No payment.")
+    return Item("transaction_id", "Transaction id", Check.OK, payment.transaction_id)
+
+
+def _remaining_item(order: Order, payment: Payment | None) -> Item:
+    if payment is None:
+        return Item("remaining", "Refundable", Check.INFO, "Nothing was paid.")
+    in_flight = [a for a in order.refund_attempts.all() if a.status == "PENDING"]
+    if in_flight:
+        return Item(
+            "remaining",
+            "Refundable",
+            Check.BLOCKED,
+            "A refund is already in progress; wait for it before refunding again.",
+        )
+    remaining = refundable_cents(payment)
+    if remaining <= 0:
+        return Item("remaining", "Refundable", Check.BLOCKED, "Nothing is left to refund.")
+    return Item(
+        "remaining",
+        "Refundable",
+        Check.OK,
+        f"{format_cents(remaining, payment.currency)} of "
+        f"{format_cents(payment.amount_cents, payment.currency)} can still be refunded.",
+    )
+
+
+def _paid_item(invoice: Invoice | None) -> Item:
+    if invoice is not None and invoice.status == InvoiceStatus.PAID:
+        return Item(
+            "payment",
+            "Payment",
+            Check.WARN,
+            f"{invoice.number} is paid ({format_cents(invoice.amount_cents, invoice.currency)}). "
+            "Cancelling does not refund it: if the patient needs money back, refund as well.",
+        )
+    return Item(
+        "payment",
+        "Payment",
+        Check.OK,
+        "Nothing was paid; the open invoice is closed with the order.",
+    )
+
+
+def _shipment_item(order: Order, action: Action) -> Item:
+    if order.shipped_at is None:
+        return Item("shipment", "Shipment", Check.OK, "Not shipped.")
+    consequence = (
+        "refunding does not stop or recall it"
+        if action == Action.REFUND
+        else "cancelling is no longer possible"
+    )
+    return Item(
+        "shipment",
+        "Shipment",
+        Check.WARN if action == Action.REFUND else Check.BLOCKED,
+        f"Shipped on {order.shipped_at:%Y-%m-%d}: {consequence}.",
+    )
+
+
+def _pharmacy_item(order: Order, action: Action) -> Item:
+    active = [p for p in order.pharmacy_orders.all() if p.status in ACTIVE_PHARMACY]
+    if not active:
+        return Item("pharmacy", "Pharmacy fulfilment", Check.OK, "No pharmacy fulfilment started.")
+    pharmacy_order = active[0]
+    verb = "Refunding" if action == Action.REFUND else "Cancelling the order"
+    return Item(
+        "pharmacy",
+        "Pharmacy fulfilment",
+        Check.WARN,
+        f"{pharmacy_order.get_pharmacy_display()} order is "
+        f"{pharmacy_order.get_status_display().lower()}. {verb} does not void it: void it "
+        "(DispensePro, before shipment) or verify with the pharmacy.",
+    )
+
+
+def _beluga_item(order: Order, action: Action) -> Item:
+    visit = getattr(order, "beluga_visit", None)
+    if visit is None or visit.status in CLOSED_VISIT:
+        state = visit.get_status_display() if visit else "none"
+        return Item("beluga", "Beluga visit", Check.OK, f"No open Beluga visit ({state}).")
+    verb = "Refunding" if action == Action.REFUND else "Cancelling the order"
+    return Item(
+        "beluga",
+        "Beluga visit",
+        Check.WARN,
+        f"Beluga visit {visit.master_id} is {visit.get_status_display().lower()}. {verb} does "
+        "not cancel it; cancel the visit separately if it should stop.",
+    )
+
+
+def _prescription_item(order: Order, action: Action) -> Item:
+    prescriptions = list(order.prescriptions.all())
+    if not prescriptions:
+        return Item("prescription", "Prescription", Check.OK, "No prescription written.")
+    verb = "Refunding" if action == Action.REFUND else "Cancelling"
+    return Item(
+        "prescription",
+        "Prescription",
+        Check.WARN,
+        f"{prescriptions[0].medication} was prescribed. {verb} does not undo prescription records.",
+    )
+
+
+def _subscription_item(order: Order, action: Action) -> Item:
+    subscription = order.subscription
+    if subscription is None:
+        return Item("subscription", "Subscription", Check.OK, "Not linked to a subscription.")
+    if subscription.status in {SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED}:
+        return Item(
+            "subscription",
+            "Subscription",
+            Check.INFO,
+            f"Linked to {subscription} ({subscription.get_status_display().lower()}).",
+        )
+    verb = "Refunding" if action == Action.REFUND else "Cancelling the order"
+    return Item(
+        "subscription",
+        "Subscription",
+        Check.WARN,
+        f"Linked to {subscription} ({subscription.plan}, {subscription.get_status_display()}). "
+        f"{verb} does not cancel it; future billing continues until it is cancelled.",
+    )
+
+
+def _recovery_item(order: Order) -> Item:
+    subscription = order.subscription
+    remaining = subscription.recovery_cycles_remaining if subscription else 0
+    if not remaining:
+        return Item("recovery", "Recovery balance", Check.OK, "No financed balance.")
+    return Item(
+        "recovery",
+        "Recovery balance",
+        Check.WARN,
+        f"{remaining} financed payment(s) remain on {subscription}. The patient cannot cancel "
+        "the subscription until they are paid; a cancellation can be scheduled after the last "
+        "one, or billing/admin can review the account.",
+    )
