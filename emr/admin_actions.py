@@ -27,8 +27,12 @@ def reasoned_action(
     run: Callable[..., object],
     permission: str | None = None,
     choices: Sequence[tuple[str, str]] | None = None,
+    checklist: Callable[[object], object] | None = None,
 ):
-    """An admin action calling `run(obj, actor=…, reason=…[, target=…])` per selected object."""
+    """An admin action calling `run(obj, actor=…, reason=…[, target=…])` per selected object.
+
+    `checklist(obj)` (a preflight) is shown for each object on the confirmation page.
+    """
 
     class ActionForm(ReasonForm):
         if choices:
@@ -61,6 +65,7 @@ def reasoned_action(
             **modeladmin.admin_site.each_context(request),
             "title": description,
             "objects": queryset,
+            "checklists": [checklist(obj) for obj in queryset] if checklist else [],
             "form": form,
             "action_name": name,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

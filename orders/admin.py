@@ -6,9 +6,10 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from billing.order_status import transition_order
 from emr.admin_actions import reasoned_action
+from emr.support.links import escalation_url
 from emr.workflows.models import WorkflowEvent
 from orders import services
-from orders.admin_tools import available_moves, confirm_move, escalation_url
+from orders.admin_tools import available_moves, confirm_move
 from orders.history import order_timeline
 from orders.models import Order, OrderItem, Product
 from orders.states import OrderStatus

@@ -3,7 +3,6 @@ reason, what will and will not happen), then calls the same service as every oth
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -19,6 +18,7 @@ from billing.order_status import transition_order
 from billing.refunds import refund_order
 from emr.errors import DomainError
 from emr.money import format_cents
+from emr.support.links import escalation_url
 from emr.support.preflight import CLOSED_VISIT, Action, order_preflight
 from integrations.beluga.services import cancel_visit
 from integrations.pharmacy.services import void_pharmacy_order
@@ -213,14 +213,6 @@ def _run(request, order: Order, move: Move, data: dict):
     else:
         messages.success(request, done)
     return HttpResponseRedirect(_order_url(order))
-
-
-def escalation_url(*, order: Order | None = None, subscription=None, message: str = "") -> str:
-    """The escalation page, prefilled with the record and the exact message CS saw."""
-    query = {"order": order.pk} if order is not None else {"subscription": subscription.pk}
-    if message:
-        query["message"] = message
-    return f"{reverse('admin:support_escalation_new')}?{urlencode(query)}"
 
 
 def refusal_message(order: Order, error: DomainError):

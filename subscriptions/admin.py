@@ -3,6 +3,8 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from emr.admin_actions import reasoned_action
 from emr.money import format_cents
+from emr.support.links import escalation_url
+from emr.support.preflight import subscription_cancel_preflight
 from subscriptions import services, switching
 from subscriptions.models import Plan, PlanSwitch, Subscription, SubscriptionCycle
 
@@ -119,12 +121,24 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
     ]
     raw_id_fields = ["patient", "payment_method"]
     inlines = [SwitchInline, CycleInline]
+    change_form_template = "admin/subscriptions/subscription/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        subscription = Subscription.objects.filter(pk=object_id).first()
+        if subscription is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "escalate_url": escalation_url(subscription=subscription),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
     actions = [
         reasoned_action(
             name="cancel",
             description="Cancel (stops future billing)…",
             run=_cancel,
             permission="subscriptions.change_subscription",
+            checklist=subscription_cancel_preflight,
         ),
         reasoned_action(
             name="schedule_cancellation",

@@ -20,7 +20,7 @@ from integrations.gateways import registry
 from integrations.pharmacy.states import PharmacyOrderStatus
 from orders.models import Order
 from orders.states import OrderStatus
-from subscriptions.states import SubscriptionStatus
+from subscriptions.states import SubscriptionStatus, SwitchStatus
 
 
 class Action(enum.StrEnum):
@@ -75,6 +75,7 @@ WILL_NOT_DO = {
 }
 
 ACTIVE_PHARMACY = {PharmacyOrderStatus.SUBMITTED, PharmacyOrderStatus.SHIPPED}
+OPEN_SWITCHES = {SwitchStatus.SCHEDULED, SwitchStatus.PENDING}
 CLOSED_VISIT = {VisitStatus.CANCELED, VisitStatus.RESOLVED, VisitStatus.UNKNOWN}
 
 
@@ -421,4 +422,97 @@ def _recovery_item(order: Order) -> Item:
         f"{remaining} financed payment(s) remain on {subscription}. The patient cannot cancel "
         "the subscription until they are paid; a cancellation can be scheduled after the last "
         "one, or billing/admin can review the account.",
+    )
+
+
+SUBSCRIPTION_WILL_NOT_DO = [
+    "refund past orders",
+    "cancel paid orders already created",
+    "stop a shipment already in progress",
+]
+
+
+def subscription_cancel_preflight(subscription) -> Preflight:
+    """The guide's cancel checks for a subscription (status, recovery balance, switch state,
+    scheduled cancellation, unpaid recovery invoice)."""
+    subscription = (
+        type(subscription)
+        .objects.select_related("plan", "patient")
+        .prefetch_related("switches", "orders__invoice")
+        .get(pk=subscription.pk)
+    )
+    items = [_subscription_status(subscription), _subscription_balance(subscription)]
+    if subscription.has_scheduled_cancellation:
+        items.append(
+            Item(
+                "scheduled_cancellation",
+                "Scheduled cancellation",
+                Check.INFO,
+                "A cancellation is already scheduled after the final recovery payment; check its "
+                "notes before telling the patient anything.",
+            )
+        )
+    open_switches = [s for s in subscription.switches.all() if s.status in OPEN_SWITCHES]
+    if open_switches:
+        items.append(
+            Item(
+                "switch",
+                "Pending switch",
+                Check.WARN,
+                f"A plan switch is {open_switches[0].get_status_display().lower()}: cancelling "
+                "does not withdraw it. Escalate switch questions to billing/admin.",
+            )
+        )
+    unpaid = [
+        o
+        for o in subscription.orders.all()
+        if getattr(o, "invoice", None) and o.invoice.status == InvoiceStatus.SENT
+    ]
+    if unpaid:
+        items.append(
+            Item(
+                "recovery_invoice",
+                "Unpaid invoice",
+                Check.WARN,
+                f"{unpaid[0].invoice.number} is still open. Check whether the patient only needs "
+                "to update their card or pay it before cancelling; cancelling leaves it open.",
+            )
+        )
+    return Preflight(
+        action=Action.CANCEL,
+        order_number=str(subscription),
+        items=items,
+        will_not_do=SUBSCRIPTION_WILL_NOT_DO,
+    )
+
+
+def _subscription_status(subscription) -> Item:
+    if subscription.status == SubscriptionStatus.CANCELLED:
+        return Item(
+            "status",
+            "Subscription status",
+            Check.BLOCKED,
+            "Already cancelled. Cancelled subscriptions cannot be reactivated.",
+        )
+    return Item(
+        "status",
+        "Subscription status",
+        Check.OK,
+        f"{subscription} ({subscription.plan}) is {subscription.get_status_display()}.",
+    )
+
+
+def _subscription_balance(subscription) -> Item:
+    remaining = subscription.recovery_cycles_remaining
+    if not remaining:
+        return Item("recovery", "Recovery balance", Check.OK, "No financed balance.")
+    return Item(
+        "recovery",
+        "Recovery balance",
+        Check.WARN,
+        f"{remaining} financed payment(s) remain "
+        f"({format_cents(subscription.recovery_balance_cents, subscription.plan.currency)}). "
+        "This subscription still has remaining financed balance. Cancellation can be scheduled "
+        "after the remaining recovery payments are complete, or billing/admin can review the "
+        "account.",
     )

@@ -9,7 +9,8 @@ from emr.support.models import Escalation
 from orders.models import Order
 from orders.services import change_status
 from orders.states import OrderStatus
-from tests.factories import make_order
+from subscriptions.states import SubscriptionStatus
+from tests.factories import SubscriptionFactory, make_order
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -88,3 +89,26 @@ def test_cs_escalates_a_refused_refund_with_the_exact_message(
     assert escalation.status == "OPEN"
     assert "Bank statement shows a charge" in escalation.packet_text
     assert "refund.no_successful_payment" in escalation.packet_text
+
+
+def test_cs_cancels_a_subscription_after_reading_the_checklist(page, live_server, log_in, cs_user):
+    subscription = SubscriptionFactory()
+    log_in(page, cs_user)
+    page.goto(f"{live_server.url}/admin/subscriptions/subscription/")
+    page.check(f"input[name=_selected_action][value='{subscription.pk}']")
+    page.select_option("select[name=action]", "cancel")
+    page.click("button[name=index]")
+
+    checklist = page.inner_text(".preflight")
+    assert "No financed balance" in checklist
+    assert "refund past orders" in page.inner_text("#content")
+    page.fill("#id_reason", "Patient moving abroad")
+    page.click("#reasoned-action input[type=submit]")
+
+    page.wait_for_selector(".messagelist .success")
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.CANCELLED
+    assert subscription.cancelled_at is not None
+    assert subscription.history.latest("history_id").history_change_reason == (
+        "Patient moving abroad"
+    )

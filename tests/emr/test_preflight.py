@@ -8,8 +8,15 @@ from django.utils import timezone
 from billing.models import Payment
 from billing.refunds import refund_order
 from emr.models import Prescription
-from emr.support.preflight import Action, Check, order_preflight
+from emr.support.preflight import (
+    Action,
+    Check,
+    order_preflight,
+    subscription_cancel_preflight,
+)
 from orders.services import record_fact
+from subscriptions.models import Plan
+from subscriptions.services import cancel_subscription
 from tests.factories import SubscriptionFactory, make_order
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +105,20 @@ def test_the_checklist_costs_the_same_queries_however_long_the_history(paid_orde
         return len(captured.captured_queries)
 
     assert queries(small) == queries(busy)
+
+
+def test_subscription_cancel_checklist_shows_the_financed_balance():
+    subscription = SubscriptionFactory()
+    Plan.objects.filter(pk=subscription.plan_id).update(financed_cycles=6)
+    preflight = subscription_cancel_preflight(subscription)
+    assert _states(preflight)["recovery"] == Check.WARN
+    assert "remaining financed balance" in _sentence(preflight, "recovery")
+    assert "refund past orders" in preflight.will_not_do
+
+
+def test_subscription_cancel_checklist_blocks_an_already_cancelled_one(system):
+    subscription = SubscriptionFactory()
+    cancel_subscription(subscription=subscription, actor=system, reason="Patient request")
+    preflight = subscription_cancel_preflight(subscription)
+    assert preflight.blocked
+    assert "cannot be reactivated" in _sentence(preflight, "status")

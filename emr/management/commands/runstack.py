@@ -93,9 +93,12 @@ class Command(BaseCommand):
                                       "--port", str(LOCAL_DISPENSEPRO_PORT),
                                       "--webhook-url", f"{hooks}/dispensepro/"])  # fmt: skip
                 _wait_for_ports([LOCAL_BELUGA_PORT, LOCAL_DISPENSEPRO_PORT])
-            for step in (["migrate", "--noinput"], ["seed_demo"]):
-                subprocess.run([python, "manage.py", *step], cwd=base, env=env, check=True)  # noqa: S603
-            start("web", [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"])
+            manage = [python, "manage.py"]
+            subprocess.run([*manage, "migrate", "--noinput"], cwd=base, env=env, check=True)  # noqa: S603
+            # The web app first, so the gateway servers' webhooks about demo payments arrive.
+            start("web", [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"])
+            _wait_for_ports([port])
+            subprocess.run([*manage, "seed_demo"], cwd=base, env=env, check=True)  # noqa: S603
             start("worker", [python, "-m", "celery", "-A", "emr", "worker", "--loglevel=INFO",
                              "--concurrency=2"])  # fmt: skip
             start("beat", [python, "-m", "celery", "-A", "emr", "beat", "--loglevel=INFO",
