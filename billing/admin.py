@@ -9,6 +9,7 @@ from billing.models import (
     PaymentMethod,
     RefundAttempt,
 )
+from emr.money import money_column
 
 
 @admin.register(GatewaySettings)
@@ -77,7 +78,14 @@ class PaymentInline(admin.TabularInline):
 
 @admin.register(Invoice)
 class InvoiceAdmin(SimpleHistoryAdmin):
-    list_display = ["number", "order", "status", "amount_cents", "currency", "issued_at", "paid_at"]
+    list_display = [
+        "number",
+        "order",
+        "status",
+        money_column("amount_cents", "Amount"),
+        "issued_at",
+        "paid_at",
+    ]
     list_filter = ["status"]
     list_select_related = ["order"]
     search_fields = ["number", "order__number", "order__patient__email"]
@@ -105,11 +113,12 @@ class PaymentAdmin(SimpleHistoryAdmin):
         "kind",
         "status",
         "gateway",
-        "amount_cents",
+        money_column("amount_cents", "Amount"),
         "transaction_id",
+        "needs_review",
         "created_at",
     ]
-    list_filter = ["kind", "status", "gateway"]
+    list_filter = ["kind", "status", "gateway", "needs_review"]
     list_select_related = ["invoice"]
     search_fields = ["transaction_id", "invoice__number", "invoice__order__number"]
     readonly_fields = [field.name for field in Payment._meta.fields]

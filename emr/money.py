@@ -9,3 +9,14 @@ def format_cents(cents: int, currency: str = "usd") -> str:
     symbol = SYMBOLS.get(currency.lower())
     amount = f"{whole:,}.{fraction:02d}"
     return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency.upper()}"
+
+
+def money_column(field: str, description: str):
+    """An admin list column showing `field` (cents) formatted in the row's currency."""
+
+    def column(obj) -> str:
+        return format_cents(getattr(obj, field), obj.currency)
+
+    column.short_description = description
+    column.admin_order_field = field
+    return column

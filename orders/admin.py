@@ -6,6 +6,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from billing.order_status import transition_order
 from emr.admin_actions import reasoned_action
+from emr.money import money_column
 from emr.support.links import escalation_url
 from emr.workflows.models import WorkflowEvent
 from orders import services
@@ -44,8 +45,8 @@ class OrderAdmin(SimpleHistoryAdmin):
         "patient",
         "kind",
         "status",
-        "total_cents",
-        "refunded_cents",
+        money_column("total_cents", "Total"),
+        money_column("refunded_cents", "Refunded"),
         "created_at",
     ]
     list_filter = ["status", "kind"]
