@@ -4,19 +4,15 @@ The receiver recomputes it from the `X-Workflow-Timestamp` header and the raw bo
 constant time, and refuses timestamps too far from its clock (a replayed request is old).
 """
 
-import hashlib
-import hmac
-import time
+from integrations.signing import TOLERANCE_SECONDS, BadSignature, sign
+from integrations.signing import verify as verify_or_refuse
 
 SIGNATURE_HEADER = "X-Workflow-Signature"
 TIMESTAMP_HEADER = "X-Workflow-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-DEFAULT_TOLERANCE_SECONDS = 300
+DEFAULT_TOLERANCE_SECONDS = TOLERANCE_SECONDS
 
-
-def sign(*, secret: str, timestamp: int, body: bytes) -> str:
-    message = str(timestamp).encode() + b"." + body
-    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+__all__ = ["sign", "verify"]
 
 
 def verify(
@@ -30,10 +26,14 @@ def verify(
 ) -> bool:
     """What a receiver runs: the signature matches and the timestamp is recent."""
     try:
-        sent_at = int(timestamp)
-    except (TypeError, ValueError):
+        verify_or_refuse(
+            secret=secret,
+            timestamp=timestamp,
+            given=signature,
+            body=body,
+            tolerance=tolerance,
+            now=now,
+        )
+    except BadSignature:
         return False
-    if abs((now if now is not None else time.time()) - sent_at) > tolerance:
-        return False
-    expected = sign(secret=secret, timestamp=sent_at, body=body)
-    return hmac.compare_digest(expected, signature or "")
+    return True

@@ -25,11 +25,8 @@ webhook secret is configured (we cannot tell Beluga from anyone else).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import time
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
@@ -40,39 +37,12 @@ from emr.errors import InvalidInput
 from integrations.beluga.logs import log_webhook
 from integrations.beluga.states import WebhookOutcome
 from integrations.beluga.webhook_events import BelugaEvent, receive_event
+from integrations.signing import verify
 
 logger = logging.getLogger(__name__)
 
 TIMESTAMP_HEADER = "X-Beluga-Timestamp"
 SIGNATURE_HEADER = "X-Beluga-Signature"
-# How old (or how far in the future) a signed timestamp may be: a captured request cannot be
-# replayed after this, and the event id catches replays within it.
-TOLERANCE_SECONDS = 300
-
-
-class BadSignature(InvalidInput):
-    code = "webhook.bad_signature"
-
-
-def signature(*, secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return f"sha256={digest.hexdigest()}"
-
-
-def verify(*, secret: str, timestamp: str | None, given: str | None, body: bytes) -> None:
-    """Raise BadSignature unless `given` signs this timestamp and body, and the timestamp is
-    recent."""
-    if not timestamp or not given:
-        raise BadSignature("The request is not signed.")
-    try:
-        age = abs(time.time() - int(timestamp))
-    except ValueError:
-        raise BadSignature("The signature timestamp is not a number.") from None
-    if age > TOLERANCE_SECONDS:
-        raise BadSignature("The signature timestamp is too old (or in the future).")
-    expected = signature(secret=secret, timestamp=timestamp, body=body)
-    if not hmac.compare_digest(expected.encode(), given.encode()):
-        raise BadSignature("The signature does not match.")
 
 
 @csrf_exempt

@@ -41,6 +41,7 @@ Test control API (JSON, no auth, tests only):
     POST /_fake/dashboard_refund {"payment_intent", "amount"?}   a refund made outside our app
     POST /_fake/disputes {"payment_intent"}
     GET  /_fake/refunds                                 every refund, oldest first
+    GET  /_fake/webhooks                                {"undelivered": n} (0: all answered)
     POST /_fake/reset
 """
 
@@ -201,6 +202,13 @@ class WebhookSender:
                 urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
             except OSError as error:
                 print(f"webhook {event['type']} not delivered: {error}", file=sys.stderr)
+            finally:
+                self._queue.task_done()
+
+    @property
+    def undelivered(self) -> int:
+        """Events queued or being delivered; a delivery ends when the receiver has answered."""
+        return self._queue.unfinished_tasks
 
 
 class FakeStripe:
@@ -467,6 +475,9 @@ class FakeStripe:
     def refund_ledger(self, params: dict) -> dict:
         return {"object": "list", "data": self._all("refund")}
 
+    def webhook_backlog(self, params: dict) -> dict:
+        return {"undelivered": self.webhooks.undelivered if self.webhooks else 0}
+
     def reset_all(self, params: dict) -> dict:
         self.reset()
         return {"reset": True}
@@ -652,6 +663,7 @@ def _control_routes(fake: FakeStripe):
         ("POST", r"/_fake/dashboard_refund", fake.dashboard_refund),
         ("POST", r"/_fake/disputes", fake.open_dispute),
         ("GET", r"/_fake/refunds", fake.refund_ledger),
+        ("GET", r"/_fake/webhooks", fake.webhook_backlog),
         ("POST", r"/_fake/reset", fake.reset_all),
     ]
 

@@ -24,11 +24,8 @@ Answers: 200 {"eventId", "outcome", "duplicate"} once stored (processed, ignored
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import time
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
@@ -38,35 +35,9 @@ from django.views.decorators.http import require_POST
 from emr.errors import InvalidInput
 from integrations.pharmacy.states import WebhookOutcome, WebhookSource
 from integrations.pharmacy.webhook_events import PharmacyEvent, receive_event
+from integrations.signing import verify
 
 logger = logging.getLogger(__name__)
-
-# How far a signed timestamp may be from now: older captures cannot be replayed, and the event
-# id catches replays within it.
-TOLERANCE_SECONDS = 300
-
-
-class BadSignature(InvalidInput):
-    code = "webhook.bad_signature"
-
-
-def signature(*, secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return f"sha256={digest.hexdigest()}"
-
-
-def verify(*, secret: str, timestamp: str | None, given: str | None, body: bytes) -> None:
-    if not timestamp or not given:
-        raise BadSignature("The request is not signed.")
-    try:
-        age = abs(time.time() - int(timestamp))
-    except ValueError:
-        raise BadSignature("The signature timestamp is not a number.") from None
-    if age > TOLERANCE_SECONDS:
-        raise BadSignature("The signature timestamp is too old (or in the future).")
-    expected = signature(secret=secret, timestamp=timestamp, body=body)
-    if not hmac.compare_digest(expected.encode(), given.encode()):
-        raise BadSignature("The signature does not match.")
 
 
 def _receive(

@@ -11,7 +11,7 @@ from emr.models import Prescription
 from emr.workflows.models import WorkflowEvent
 from integrations.beluga.models import BelugaLog, BelugaMessage, BelugaVisit, BelugaWebhookEvent
 from integrations.beluga.states import MessageChannel, ResolvedStatus, VisitStatus
-from integrations.beluga.webhooks import signature
+from integrations.signing import sign
 from orders.models import Order
 from orders.states import OrderStatus
 from tests.fixtures.beluga import order_awaiting_script, snapshot, submitted_visit
@@ -93,7 +93,7 @@ def test_a_replay_is_answered_and_ignored(visit, beluga):
                 {
                     **h,
                     "X-Beluga-Timestamp": "1000",
-                    "X-Beluga-Signature": signature(
+                    "X-Beluga-Signature": sign(
                         secret="beluga-test-webhook-secret-5a8e", timestamp="1000", body=b
                     ),
                 },
@@ -105,7 +105,7 @@ def test_a_replay_is_answered_and_ignored(visit, beluga):
             lambda h, b: (
                 {
                     **h,
-                    "X-Beluga-Signature": signature(
+                    "X-Beluga-Signature": sign(
                         secret="not-the-secret", timestamp=h["X-Beluga-Timestamp"], body=b
                     ),
                 },
@@ -145,9 +145,7 @@ def test_a_signed_body_that_is_not_an_event_is_refused(beluga):
     timestamp = str(int(time.time()))
     headers = {
         "X-Beluga-Timestamp": timestamp,
-        "X-Beluga-Signature": signature(
-            secret=beluga.webhook_secret, timestamp=timestamp, body=body
-        ),
+        "X-Beluga-Signature": sign(secret=beluga.webhook_secret, timestamp=timestamp, body=body),
     }
     response = Client().post(URL, data=body, content_type="application/json", headers=headers)
     assert response.status_code == 400

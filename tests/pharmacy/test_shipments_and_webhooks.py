@@ -15,7 +15,7 @@ from integrations.pharmacy import services
 from integrations.pharmacy.dispensepro import DispenseProClient
 from integrations.pharmacy.models import FulfilmentCheck, PharmacyOrder, PharmacyWebhookEvent
 from integrations.pharmacy.states import FulfilmentFinding, PharmacyOrderStatus, PharmacyType
-from integrations.pharmacy.webhooks import signature
+from integrations.signing import sign
 from orders.models import Order
 from orders.states import OrderStatus
 from tests.fixtures.beluga import snapshot
@@ -115,7 +115,7 @@ def test_a_shipment_after_a_void_is_kept_as_ignored_for_review(pharmacy_order, d
     timestamp = str(int(time.time()))
     headers = {
         "X-DispensePro-Timestamp": timestamp,
-        "X-DispensePro-Signature": signature(
+        "X-DispensePro-Signature": sign(
             secret=dispensepro.webhook_secret, timestamp=timestamp, body=body
         ),
     }
@@ -154,7 +154,7 @@ def partner_webhook(reference: str, *, secret: str = PARTNER_SECRET):
     timestamp = str(int(time.time()))
     headers = {
         "X-Pharmacy-Timestamp": timestamp,
-        "X-Pharmacy-Signature": signature(secret=secret, timestamp=timestamp, body=body),
+        "X-Pharmacy-Signature": sign(secret=secret, timestamp=timestamp, body=body),
     }
     return body, headers
 
