@@ -26,7 +26,8 @@ def reasoned_action(
     description: str,
     run: Callable[..., object],
     permission: str | None = None,
-    choices: Sequence[tuple[str, str]] | None = None,
+    choices: Sequence[tuple[str, str]] | Callable[[], Sequence[tuple[str, str]]] | None = None,
+    choice_label: str = "New status",
     checklist: Callable[[object], object] | None = None,
 ):
     """An admin action calling `run(obj, actor=…, reason=…[, target=…])` per selected object.
@@ -36,7 +37,8 @@ def reasoned_action(
 
     class ActionForm(ReasonForm):
         if choices:
-            target = forms.ChoiceField(choices=choices, label="New status")
+            # A callable is read at each request (e.g. the plans on sale now).
+            target = forms.ChoiceField(choices=choices, label=choice_label)
 
     def action(modeladmin, request, queryset):
         if permission and not request.user.has_perm(permission):

@@ -51,6 +51,15 @@ def _withdraw_scheduled_switch(subscription, *, actor, reason):
     switching.withdraw_scheduled_switch(subscription=subscription, actor=actor, reason=reason)
 
 
+def _switch(subscription, *, actor, reason, target):
+    plan = Plan.objects.get(pk=target)
+    switching.switch_plan(subscription=subscription, plan=plan, actor=actor, reason=reason)
+
+
+def _plans_on_sale():
+    return [(str(plan.pk), str(plan)) for plan in Plan.objects.filter(active=True)]
+
+
 class CycleInline(admin.TabularInline):
     model = SubscriptionCycle
     fields = ["number", "period_start", "order", "financed", "paid_at"]
@@ -163,6 +172,14 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
             description="Resume…",
             run=_resume,
             permission="subscriptions.change_subscription",
+        ),
+        reasoned_action(
+            name="switch_plan",
+            description="Switch plan (payoff and replacement, billed separately)…",
+            run=_switch,
+            permission="subscriptions.switch_plan",
+            choices=_plans_on_sale,
+            choice_label="New plan",
         ),
         reasoned_action(
             name="withdraw_scheduled_switch",

@@ -4,12 +4,11 @@ the NMI fake) with the clock under control (time-machine). Nothing of ours is pa
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 
 from audit.actors import Actor, Door
 from billing import payments
 from billing.models import PaymentMethod
-from emr.staff_groups import BILLING_ADMIN, CS, MEDICAL_OPS
 from orders.models import ProductKind
 from subscriptions.creation import start_subscription
 from subscriptions.models import Plan, Subscription
@@ -20,28 +19,6 @@ from tests.fixtures.gateways import NMI_CARD, STRIPE_CARD
 # A Thursday morning in January; month-end cases pick their own dates.
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 DECLINING_STRIPE_CARD = "pm_card_chargeCustomerFail"  # saves, then every charge is declined
-
-
-def _staff(username: str, group: str) -> User:
-    # No password hash (a quarter second each): these tests authenticate with force_*.
-    user = User.objects.create(username=username, email=f"{username}@clinic.test", is_staff=True)
-    user.groups.set(Group.objects.filter(name=group))
-    return user
-
-
-@pytest.fixture
-def cs_user(db):
-    return _staff("cs-agent", CS)
-
-
-@pytest.fixture
-def billing_admin(db):
-    return _staff("billing-admin", BILLING_ADMIN)
-
-
-@pytest.fixture
-def medical_ops(db):
-    return _staff("med-ops", MEDICAL_OPS)
 
 
 @pytest.fixture
