@@ -42,20 +42,26 @@ Test control API (JSON), for tests only:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import hmac
 import itertools
 import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from integrations.fakes.common import (
+    FaultQueue,
+    JsonRequestHandler,
+    RequestLog,
+    deliver_webhook,
+    serve,
+    signed_webhook_headers,
+)
 
 VISIT_STATUSES = {"pending", "active", "admin", "holding", "resolved", "canceled"}
 FAULT_KINDS = {"error_in_body", "http_error", "html_error", "hang", "drop"}
@@ -98,8 +104,8 @@ class FakeBeluga:
         self._lock = threading.Lock()
         self._event_ids = itertools.count(1)
         self.visits: dict[str, dict[str, Any]] = {}
-        self.faults: list[Fault] = []
-        self.requests: list[dict[str, Any]] = []
+        self.faults: FaultQueue[Fault] = FaultQueue()
+        self.requests = RequestLog()
 
     def authenticate(self, authorization: str) -> None:
         given = authorization.removeprefix("Bearer ").strip()
@@ -176,7 +182,7 @@ class FakeBeluga:
             "event": event,
             "body": body.decode(),
             "headers": headers,
-            "delivered": self._deliver(body, headers),
+            "delivered": deliver_webhook(self.webhook_url, body, headers),
         }
 
     def _apply_event(self, event_type: str, master_id: str, data: dict[str, Any]) -> None:
@@ -192,27 +198,9 @@ class FakeBeluga:
             visit["resolvedStatus"] = data.get("resolvedStatus") or visit["resolvedStatus"]
 
     def signed_headers(self, body: bytes) -> dict[str, str]:
-        timestamp = str(int(time.time()))
-        digest = hmac.new(
-            self.webhook_secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
+        return signed_webhook_headers(
+            secret=self.webhook_secret, header_prefix="X-Beluga", body=body
         )
-        return {
-            "Content-Type": "application/json",
-            "X-Beluga-Timestamp": timestamp,
-            "X-Beluga-Signature": f"sha256={digest.hexdigest()}",
-        }
-
-    def _deliver(self, body: bytes, headers: dict[str, str]) -> int | str | None:
-        if not self.webhook_url:
-            return None
-        request = urllib.request.Request(self.webhook_url, data=body, headers=headers)  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-                return response.status
-        except urllib.error.HTTPError as refused:
-            return refused.code
-        except OSError as failure:
-            return f"not delivered: {failure}"
 
     # Test control
 
@@ -235,32 +223,17 @@ class FakeBeluga:
         )
         if fault.kind not in FAULT_KINDS or fault.on not in REQUEST_KINDS | {"any"}:
             raise error(400, f"next in {sorted(FAULT_KINDS)}, on in {sorted(REQUEST_KINDS)}")
-        with self._lock:
-            self.faults.append(fault)
-        return fault
-
-    def take_fault(self, kind: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.on in ("any", kind):
-                    self.faults.remove(fault)
-                    return fault
-        return None
-
-    def record(self, method: str, path: str, body: Any) -> None:
-        with self._lock:
-            self.requests.append({"method": method, "path": path, "body": body})
+        return self.faults.add(fault)
 
     def reset(self) -> None:
         with self._lock:
             self.visits.clear()
-            self.faults.clear()
-            self.requests.clear()
+        self.faults.clear()
+        self.requests.clear()
 
 
-class FakeBelugaHandler(BaseHTTPRequestHandler):
+class FakeBelugaHandler(JsonRequestHandler):
     server: FakeBelugaHTTPServer
-    max_body_bytes = 1_000_000
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -268,7 +241,7 @@ class FakeBelugaHandler(BaseHTTPRequestHandler):
         if path == "/_fake/visits":
             self._send_json(200, list(beluga.visits.values()))
         elif path == "/_fake/requests":
-            self._send_json(200, beluga.requests)
+            self._send_json(200, beluga.requests.entries())
         elif path.startswith("/visits/"):
             self._serve_api("get", lambda body: (200, beluga.get(_id(path, "/visits/"))))
         else:
@@ -289,8 +262,8 @@ class FakeBelugaHandler(BaseHTTPRequestHandler):
 
     def _serve_api(self, kind: str, handle) -> None:
         body = self._read_json()
-        self.server.beluga.record(self.command, urlsplit(self.path).path, body)
-        fault = self.server.beluga.take_fault(kind)
+        self.server.beluga.requests.record(self.command, urlsplit(self.path).path, body)
+        fault = self.server.beluga.faults.take(kind)
         try:
             self.server.beluga.authenticate(self.headers.get("Authorization", ""))
             if fault and fault.kind == "error_in_body":
@@ -332,30 +305,6 @@ class FakeBelugaHandler(BaseHTTPRequestHandler):
         except Answer as answer:
             self._send_json(answer.status, answer.envelope)
 
-    def _read_json(self) -> Any:
-        length = min(int(self.headers.get("Content-Length") or 0), self.max_body_bytes)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            return json.loads(raw) if raw else None
-        except ValueError:
-            return None
-
-    def _send_json(self, status: int, data: Any) -> None:
-        self._send(status, json.dumps(data).encode(), "application/json")
-
-    def _send(self, status: int, payload: bytes, content_type: str) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up waiting (a "hang" fault does that on purpose)
-
-    def log_request(self, code="-", size="-") -> None:
-        self.log_message("%s %s %s", self.command, urlsplit(self.path).path, code)
-
 
 def _id(path: str, prefix: str) -> str:
     return unquote(path.removeprefix(prefix))
@@ -386,13 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         api_key=args.api_key, webhook_secret=args.webhook_secret, webhook_url=args.webhook_url
     )
     server = FakeBelugaHTTPServer((args.host, args.port), beluga)
-    print(f"Fake Beluga listening on http://{args.host}:{args.port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(server, name="Beluga", host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

@@ -35,20 +35,26 @@ Test control API (JSON), for tests only:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import hmac
 import itertools
 import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from integrations.fakes.common import (
+    FaultQueue,
+    JsonRequestHandler,
+    RequestLog,
+    deliver_webhook,
+    serve,
+    signed_webhook_headers,
+)
 
 FAULT_KINDS = {"http_error", "hang", "drop"}
 REQUEST_KINDS = {"submit", "get", "void"}
@@ -84,8 +90,8 @@ class FakeDispensePro:
         self._order_ids = itertools.count(1001)
         self._event_ids = itertools.count(1)
         self.orders: dict[str, dict[str, Any]] = {}
-        self.faults: list[Fault] = []
-        self.requests: list[dict[str, Any]] = []
+        self.faults: FaultQueue[Fault] = FaultQueue()
+        self.requests = RequestLog()
 
     def authenticate(self, authorization: str) -> None:
         given = authorization.removeprefix("Bearer ").strip()
@@ -161,31 +167,13 @@ class FakeDispensePro:
             "event": event,
             "body": body.decode(),
             "headers": headers,
-            "delivered": self._deliver(body, headers),
+            "delivered": deliver_webhook(self.webhook_url, body, headers),
         }
 
     def signed_headers(self, body: bytes) -> dict[str, str]:
-        timestamp = str(int(time.time()))
-        digest = hmac.new(
-            self.webhook_secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
+        return signed_webhook_headers(
+            secret=self.webhook_secret, header_prefix="X-DispensePro", body=body
         )
-        return {
-            "Content-Type": "application/json",
-            "X-DispensePro-Timestamp": timestamp,
-            "X-DispensePro-Signature": f"sha256={digest.hexdigest()}",
-        }
-
-    def _deliver(self, body: bytes, headers: dict[str, str]) -> int | str | None:
-        if not self.webhook_url:
-            return None
-        request = urllib.request.Request(self.webhook_url, data=body, headers=headers)  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-                return response.status
-        except urllib.error.HTTPError as refused:
-            return refused.code
-        except OSError as failure:
-            return f"not delivered: {failure}"
 
     def add_fault(self, spec: dict[str, Any]) -> Fault:
         fault = Fault(
@@ -195,32 +183,17 @@ class FakeDispensePro:
         )
         if fault.kind not in FAULT_KINDS or fault.on not in REQUEST_KINDS | {"any"}:
             raise Refusal(400, "invalid", f"next in {sorted(FAULT_KINDS)}, on in {REQUEST_KINDS}")
-        with self._lock:
-            self.faults.append(fault)
-        return fault
-
-    def take_fault(self, kind: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.on in ("any", kind):
-                    self.faults.remove(fault)
-                    return fault
-        return None
-
-    def record(self, method: str, path: str, body: Any) -> None:
-        with self._lock:
-            self.requests.append({"method": method, "path": path, "body": body})
+        return self.faults.add(fault)
 
     def reset(self) -> None:
         with self._lock:
             self.orders.clear()
-            self.faults.clear()
-            self.requests.clear()
+        self.faults.clear()
+        self.requests.clear()
 
 
-class FakeDispenseProHandler(BaseHTTPRequestHandler):
+class FakeDispenseProHandler(JsonRequestHandler):
     server: FakeDispenseProHTTPServer
-    max_body_bytes = 1_000_000
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -228,7 +201,7 @@ class FakeDispenseProHandler(BaseHTTPRequestHandler):
         if path == "/_fake/orders":
             self._send_json(200, list(pharmacy.orders.values()))
         elif path == "/_fake/requests":
-            self._send_json(200, pharmacy.requests)
+            self._send_json(200, pharmacy.requests.entries())
         elif path.startswith("/orders/"):
             order_id = unquote(path.removeprefix("/orders/"))
             self._serve_api("get", lambda body: (200, pharmacy.get(order_id)))
@@ -250,8 +223,8 @@ class FakeDispenseProHandler(BaseHTTPRequestHandler):
 
     def _serve_api(self, kind: str, handle) -> None:
         body = self._read_json()
-        self.server.pharmacy.record(self.command, urlsplit(self.path).path, body)
-        fault = self.server.pharmacy.take_fault(kind)
+        self.server.pharmacy.requests.record(self.command, urlsplit(self.path).path, body)
+        fault = self.server.pharmacy.faults.take(kind)
         try:
             self.server.pharmacy.authenticate(self.headers.get("Authorization", ""))
             if fault and fault.kind == "http_error":
@@ -289,28 +262,6 @@ class FakeDispenseProHandler(BaseHTTPRequestHandler):
         except Refusal as refusal:
             self._send_json(refusal.status, refusal.body)
 
-    def _read_json(self) -> Any:
-        length = min(int(self.headers.get("Content-Length") or 0), self.max_body_bytes)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            return json.loads(raw) if raw else None
-        except ValueError:
-            return None
-
-    def _send_json(self, status: int, data: Any) -> None:
-        payload = json.dumps(data).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up waiting (a "hang" fault does that on purpose)
-
-    def log_request(self, code="-", size="-") -> None:
-        self.log_message("%s %s %s", self.command, urlsplit(self.path).path, code)
-
 
 class FakeDispenseProHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -339,13 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         api_key=args.api_key, webhook_secret=args.webhook_secret, webhook_url=args.webhook_url
     )
     server = FakeDispenseProHTTPServer((args.host, args.port), pharmacy)
-    print(f"Fake DispensePro listening on http://{args.host}:{args.port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(server, name="DispensePro", host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.etree import ElementTree as ET
 
+from integrations.fakes.common import FaultQueue, serve
+
 DEFAULT_DUP_SECONDS = 1200  # NMI's default duplicate window
 TEST_MODE_DECLINE_BELOW_CENTS = 100
 
@@ -198,7 +200,7 @@ class FakeNmi:
         self._refids = itertools.count(3_000_000_001)
         self._transactions: dict[str, Transaction] = {}
         self._vault: dict[str, FakeCard] = {}
-        self._faults: list[Fault] = []
+        self.faults: FaultQueue[Fault] = FaultQueue()
 
     def authenticates(self, form: dict[str, str]) -> bool:
         return hmac.compare_digest(form.get("security_key", ""), self.security_key)
@@ -422,23 +424,11 @@ class FakeNmi:
                     settled = Action("settle", transaction.amount_cents, True, "")
                     transaction.actions.append(settled)
 
-    def add_fault(self, fault: Fault) -> None:
-        with self._lock:
-            self._faults.append(fault)
-
-    def take_fault(self, request_kind: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.on in ("any", request_kind):
-                    self._faults.remove(fault)
-                    return fault
-        return None
-
     def reset(self) -> None:
         with self._lock:
             self._transactions.clear()
             self._vault.clear()
-            self._faults.clear()
+        self.faults.clear()
 
     def ledger(self) -> list[dict[str, object]]:
         with self._lock:
@@ -549,7 +539,7 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
         self, path: str, handle: NmiEndpoint, fail: NmiEndpoint, content_type: str
     ) -> None:
         form = dict(parse_qsl(self._read_body().decode(), keep_blank_values=True))
-        fault = self.server.nmi.take_fault(request_kind(path, form)) or NO_FAULT
+        fault = self.server.nmi.faults.take(request_kind(path, form)) or NO_FAULT
         if fault.kind == "fail":
             self._send(fail(form), content_type)
             return
@@ -569,7 +559,7 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
             message = f"Expected next in {sorted(FAULT_KINDS)}, on in {sorted(REQUEST_KINDS)}."
             self._send_json({"error": message}, HTTPStatus.BAD_REQUEST)
             return
-        self.server.nmi.add_fault(fault)
+        self.server.nmi.faults.add(fault)
         self._send_json({"queued": fault.kind, "on": fault.on})
 
     def _read_body(self) -> bytes:
@@ -622,13 +612,7 @@ def main(argv: list[str] | None = None) -> None:
 
     nmi = FakeNmi(security_key=args.security_key, dup_seconds=args.dup_seconds)
     server = FakeNmiHTTPServer((args.host, args.port), nmi)
-    print(f"Fake NMI listening on http://{args.host}:{args.port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(server, name="NMI", host=args.host, port=args.port)
 
 
 if __name__ == "__main__":
