@@ -8,8 +8,7 @@ from django.dispatch import receiver
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
-from audit.actors import Door
-from audit.context import current_stamp
+from emr.kernel.actors import Door, current_stamp
 
 
 @receiver(pre_create_historical_record)

@@ -107,7 +107,7 @@ def report(worker) -> None:
 
 
 def _setup():
-    from audit.actors import Actor
+    from emr.kernel.actors import Actor
     from emr.models import Patient
     from emr.workflows import services
     from emr.workflows.validation import StepSpec

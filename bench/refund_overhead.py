@@ -31,11 +31,11 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from audit.actors import Actor  # noqa: E402
 from billing import payments  # noqa: E402
 from billing.models import Invoice, Payment  # noqa: E402
 from billing.refunds import refund_order  # noqa: E402
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus  # noqa: E402
+from emr.kernel.actors import Actor  # noqa: E402
 from emr.models import Patient  # noqa: E402
 from integrations.gateways import registry  # noqa: E402
 from orders.models import Order, Product  # noqa: E402

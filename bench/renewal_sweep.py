@@ -48,9 +48,9 @@ from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from audit.actors import Actor  # noqa: E402
 from billing import payments  # noqa: E402
 from billing.models import PaymentMethod  # noqa: E402
+from emr.kernel.actors import Actor  # noqa: E402
 from emr.models import Patient  # noqa: E402
 from orders.models import Order, Product  # noqa: E402
 from subscriptions.models import Plan, Subscription  # noqa: E402

@@ -9,7 +9,7 @@ from billing.models import (
     PaymentMethod,
     RefundAttempt,
 )
-from emr.money import money_column
+from emr.kernel.money import money_column
 
 
 @admin.register(GatewaySettings)

@@ -4,11 +4,11 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.actors import Actor, Door
 from billing import payments
 from billing.models import GatewaySettings, Invoice, PaymentMethod
 from billing.states import Gateway
-from emr.api_permissions import ActionPermission
+from emr.kernel.actors import Actor, Door
+from emr.kernel.api import ActionPermission
 from emr.models import Patient
 from orders.api import PaymentSerializer
 

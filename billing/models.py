@@ -13,9 +13,9 @@ from billing.states import (
     invoice_transitions,
     payment_transitions,
 )
+from emr.kernel.money import format_cents
+from emr.kernel.transitions import GuardedStatusModel
 from emr.models import Patient
-from emr.money import format_cents
-from emr.status_guard import GuardedStatusModel
 from orders.models import Order
 
 

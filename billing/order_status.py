@@ -1,8 +1,8 @@
 """The order tools' one status change: REFUNDED runs the refund flow (money first, then the
 status); every other target is a staff move. Admin, API and tasks all come through here."""
 
-from audit.actors import Actor
 from billing.refunds import refund_order
+from emr.kernel.actors import Actor
 from orders.models import Order
 from orders.services import change_status
 from orders.states import OrderStatus

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from audit.actors import Actor
-from audit.context import acting
+from billing.events import InvoicePaid
 from billing.invoices import set_invoice_status
 from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
-from emr.errors import DomainError, IntegrationFailed, InvalidInput, StateConflict
+from emr.kernel.actors import Actor, acting
+from emr.kernel.errors import DomainError, IntegrationFailed, InvalidInput, StateConflict
+from emr.kernel.events import publish
 from emr.models import Patient
 from emr.workflows.outbox import emit
 from integrations.gateways import registry
@@ -28,7 +29,6 @@ from integrations.gateways.base import (
     PaymentDeclined,
 )
 from orders.services import lock_order, recalculate_status
-from subscriptions.recovery import reactivate_after_payment
 
 
 class PaymentRequired(DomainError):
@@ -245,7 +245,7 @@ def record_successful_charge(
         set_invoice_status(invoice, InvoiceStatus.PAID)
         emit("invoice.paid", subject=invoice, actor=actor)
         recalculate_status(order=order, actor=actor, reason=reason)
-        reactivate_after_payment(order=order, actor=actor)
+        publish(InvoicePaid(invoice=invoice, order=order, actor=actor))
         emit("order.updated", subject=order, actor=actor)
     return payment
 

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from audit.actors import Actor
-from audit.context import acting
 from billing.models import Payment, RefundAttempt
 from billing.refunds import apply_settled_refund, complete_attempt
 from billing.states import PaymentKind, PaymentStatus, RefundAttemptStatus
+from emr.kernel.actors import Actor, acting
 from emr.workflows.outbox import emit
 from integrations.gateways.base import RefundResult, RefundStatus
 from orders.services import lock_order

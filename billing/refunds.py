@@ -27,8 +27,6 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.context import acting
 from billing.invoices import set_invoice_status
 from billing.models import Invoice, Payment, RefundAttempt
 from billing.states import (
@@ -38,8 +36,9 @@ from billing.states import (
     PaymentStatus,
     RefundAttemptStatus,
 )
-from emr.errors import DomainError, Forbidden, IntegrationFailed, InvalidInput, StateConflict
-from emr.money import format_cents
+from emr.kernel.actors import Actor, acting
+from emr.kernel.errors import DomainError, Forbidden, IntegrationFailed, InvalidInput, StateConflict
+from emr.kernel.money import format_cents
 from emr.workflows.outbox import emit
 from integrations.gateways import registry
 from integrations.gateways.base import (

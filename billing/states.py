@@ -7,8 +7,8 @@ pointing at the charge through `refund_of`.
 
 from django.db import models
 
-from emr.errors import InvalidTransition
-from emr.statemachine import TransitionTable
+from emr.kernel.errors import InvalidTransition
+from emr.kernel.transitions import TransitionTable
 from integrations.gateways.base import GatewayName
 
 

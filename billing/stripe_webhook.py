@@ -11,11 +11,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.actors import Actor, Door
 from billing.models import GatewayEvent
 from billing.refund_updates import apply_gateway_refund
 from billing.states import Gateway
-from emr.errors import IntegrationFailed, InvalidInput
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import IntegrationFailed, InvalidInput
 from integrations.gateways.stripe_gateway import refund_from_event
 
 ACTOR = Actor.system("stripe-webhook", door=Door.WEBHOOK)

@@ -3,7 +3,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from billing.stripe_webhook import receive_stripe_event
-from emr.errors import DomainError
+from emr.kernel.errors import DomainError
 
 
 @csrf_exempt

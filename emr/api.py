@@ -1,6 +1,6 @@
 from rest_framework import mixins, serializers, viewsets
 
-from emr.api_permissions import ActionPermission
+from emr.kernel.api import ActionPermission
 from emr.models import Patient
 
 

@@ -12,18 +12,12 @@ order is recalculated (it waits for the intake again) and `intake.pending` tells
 
 from django.db import transaction
 
-from audit.actors import Actor
-from audit.context import acting
-from emr.errors import InvalidInput, StateConflict
+from emr.events import IntakeRejected, IntakeSentBack
+from emr.kernel.actors import Actor, acting
+from emr.kernel.errors import InvalidInput, StateConflict
+from emr.kernel.events import publish
 from emr.models import IntakeResponse, IntakeStatus
 from emr.workflows.outbox import emit
-from orders.models import Order
-from orders.services import change_status, recalculate_status
-from orders.states import ACTION_ONLY, OrderStatus
-from subscriptions.intake_cleanup import withdraw_pending_intakes
-from subscriptions.models import Subscription
-from subscriptions.services import audit_reason, cancel_subscription
-from subscriptions.states import CancellationCause, SubscriptionStatus
 
 # What a reviewer may act on: answers that were submitted (or sent back and not fixed yet).
 REVIEWABLE = frozenset({IntakeStatus.SUBMITTED, IntakeStatus.NEEDS_CORRECTION})
@@ -32,20 +26,12 @@ REVIEWABLE = frozenset({IntakeStatus.SUBMITTED, IntakeStatus.NEEDS_CORRECTION})
 def reject_intake(*, intake: IntakeResponse, actor: Actor, note: str) -> IntakeResponse:
     """REJECTED, with everything it is linked to; returns the intake."""
     note = _require_note(note)
-    with transaction.atomic(), acting(actor, reason=audit_reason(f"Intake rejected: {note}")):
+    with transaction.atomic(), acting(actor, reason=(f"Intake rejected: {note}")):
         intake = _lock_reviewable(intake)
         intake.status = IntakeStatus.REJECTED
         intake.review_note = note
         intake.save()
-        order = intake.order
-        if order is not None:
-            if order.status not in ACTION_ONLY:
-                change_status(
-                    order=order, target=OrderStatus.REJECTED, actor=actor, reason="Intake rejected"
-                )
-            if order.subscription_id is not None:
-                _cancel_linked_subscription(order.subscription_id, actor=actor, note=note)
-            withdraw_pending_intakes(orders=Order.objects.filter(pk=order.pk))
+        publish(IntakeRejected(intake=intake, actor=actor, note=note))
         emit("intake.rejected", subject=intake, actor=actor)
     return intake
 
@@ -56,14 +42,13 @@ def send_back_for_correction(*, intake: IntakeResponse, actor: Actor, note: str)
     note = _require_note(note)
     with (
         transaction.atomic(),
-        acting(actor, reason=audit_reason(f"Intake needs correction: {note}")),
+        acting(actor, reason=(f"Intake needs correction: {note}")),
     ):
         intake = _lock_reviewable(intake)
         intake.status = IntakeStatus.NEEDS_CORRECTION
         intake.review_note = note
         intake.save()
-        if intake.order is not None:
-            recalculate_status(order=intake.order, actor=actor, reason="Intake needs correction")
+        publish(IntakeSentBack(intake=intake, actor=actor))
         emit("intake.pending", subject=intake, actor=actor)
     return intake
 
@@ -93,15 +78,3 @@ def _lock_reviewable(intake: IntakeResponse) -> IntakeResponse:
             code="intake.not_reviewable",
         )
     return intake
-
-
-def _cancel_linked_subscription(subscription_id: int, *, actor: Actor, note: str) -> None:
-    subscription = Subscription.objects.get(pk=subscription_id)
-    if subscription.status in {SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED}:
-        return
-    cancel_subscription(
-        subscription=subscription,
-        actor=actor,
-        reason=f"Intake rejected: {note}"[:500],
-        cause=CancellationCause.INTAKE_REJECTED,
-    )

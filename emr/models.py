@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from audit.models import audit_trail
-from emr.numbering import NumberSequence
+from emr.kernel.numbering import NumberSequence
 
 __all__ = ["IntakeResponse", "IntakeStatus", "NumberSequence", "Patient", "Prescription"]
 

@@ -194,9 +194,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["emr.api_permissions.IsStaff"],
+    "DEFAULT_PERMISSION_CLASSES": ["emr.kernel.api.IsStaff"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "emr.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "emr.kernel.api_errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }

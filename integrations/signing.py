@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import time
 
-from emr.errors import InvalidInput
+from emr.kernel.errors import InvalidInput
 
 TOLERANCE_SECONDS = 300
 

@@ -5,8 +5,8 @@ from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing.order_status import transition_order
-from emr.admin_actions import reasoned_action
-from emr.money import money_column
+from emr.kernel.admin_actions import reasoned_action
+from emr.kernel.money import money_column
 from emr.support.links import escalation_url
 from emr.workflows.models import WorkflowEvent
 from orders import services

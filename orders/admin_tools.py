@@ -13,11 +13,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from audit.actors import Actor, Door
 from billing.order_status import transition_order
 from billing.refunds import refund_order
-from emr.errors import DomainError
-from emr.money import format_cents
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError
+from emr.kernel.money import format_cents
 from emr.support.links import escalation_url
 from emr.support.preflight import CLOSED_VISIT, Action, order_preflight
 from integrations.beluga.services import cancel_visit

@@ -4,13 +4,12 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from audit.actors import Actor, Door
 from billing.models import Invoice, Payment
 from billing.order_status import transition_order
 from billing.refunds import refund_order
-from emr.api_fields import StrictIntegerField
-from emr.api_permissions import ActionPermission
-from emr.errors import InvalidInput
+from emr.kernel.actors import Actor, Door
+from emr.kernel.api import ActionPermission, StrictIntegerField
+from emr.kernel.errors import InvalidInput
 from emr.models import Patient
 from emr.support.preflight import Action as PreflightAction
 from emr.support.preflight import Check, order_preflight

@@ -2,8 +2,8 @@ from django.conf import settings
 from django.db import models
 
 from audit.models import audit_trail
+from emr.kernel.transitions import GuardedStatusModel
 from emr.models import Patient
-from emr.status_guard import GuardedStatusModel
 from orders.states import OrderKind, OrderStatus, RecoveryStatus, order_transitions
 
 

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.context import acting
 from billing.invoices import set_invoice_status
 from billing.models import Invoice, Payment
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
-from emr.errors import InvalidInput, StateConflict
+from emr.kernel.actors import Actor, acting
+from emr.kernel.errors import InvalidInput, StateConflict
+from emr.kernel.events import publish
+from emr.kernel.numbering import next_number
 from emr.models import Patient
-from emr.numbering import next_number
+from orders.events import OrderProgressed
 from orders.models import Order, OrderItem, Product
 from orders.recalculation import OrderFacts, derive_status
 from orders.states import (
@@ -213,23 +214,10 @@ def recalculate_status(*, order: Order, actor: Actor, reason: str) -> Order:
             return order
         target = derive_status(collect_facts(order))
         if target != order.status:
+            previous_status = order.status
             set_status(order, target)
-            _start_integration_step(order, actor=actor)
+            publish(OrderProgressed(order=order, previous_status=previous_status, actor=actor))
     return order
-
-
-def _start_integration_step(order: Order, *, actor: Actor) -> None:
-    """The telehealth or pharmacy step an order's new status calls for. Both only write rows
-    and schedule their HTTP call for after commit, so they are safe under the order's lock."""
-    # Imported here: the integrations build on orders (they import this module).
-    if order.status == OrderStatus.AWAITING_SCRIPT:
-        from integrations.beluga.services import submit_visit_if_needed
-
-        submit_visit_if_needed(order=order, actor=actor)
-    elif order.status == OrderStatus.AWAITING_FULFILLMENT:
-        from integrations.pharmacy.services import route_order_if_needed
-
-        route_order_if_needed(order=order, actor=actor)
 
 
 def collect_facts(order: Order) -> OrderFacts:

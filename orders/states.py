@@ -10,8 +10,8 @@ Three kinds of status:
 
 from django.db import models
 
-from emr.errors import InvalidTransition
-from emr.statemachine import TransitionTable
+from emr.kernel.errors import InvalidTransition
+from emr.kernel.transitions import TransitionTable
 
 
 class OrderStatus(models.TextChoices):

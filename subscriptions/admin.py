@@ -1,8 +1,8 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from emr.admin_actions import reasoned_action
-from emr.money import format_cents
+from emr.kernel.admin_actions import reasoned_action
+from emr.kernel.money import format_cents
 from emr.support.links import escalation_url
 from emr.support.preflight import subscription_cancel_preflight
 from subscriptions import services, switching

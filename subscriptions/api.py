@@ -6,10 +6,9 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from audit.actors import Actor, Door
 from billing.models import PaymentMethod
-from emr.api_fields import StrictIntegerField
-from emr.api_permissions import ActionPermission
+from emr.kernel.actors import Actor, Door
+from emr.kernel.api import ActionPermission, StrictIntegerField
 from emr.models import Patient
 from orders.api import OrderSerializer
 from subscriptions import services, switching

@@ -9,10 +9,10 @@ import enum
 import logging
 from dataclasses import dataclass
 
-from audit.actors import Actor
 from billing.models import PaymentMethod
 from billing.payments import PaymentRequired, charge_invoice
-from emr.errors import DomainError
+from emr.kernel.actors import Actor
+from emr.kernel.errors import DomainError
 from orders.models import Order
 from orders.states import RecoveryStatus
 

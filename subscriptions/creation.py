@@ -14,12 +14,11 @@ an active subscription nobody paid for, nor a "subscription" the patient never h
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.context import acting
 from billing.models import PaymentMethod
 from billing.payments import active_gateway
 from billing.states import Gateway
-from emr.errors import DomainError, InvalidInput, StateConflict
+from emr.kernel.actors import Actor, acting
+from emr.kernel.errors import DomainError, InvalidInput, StateConflict
 from emr.models import Patient
 from orders.models import Order
 from orders.services import change_status

@@ -1,7 +1,7 @@
 """Opening a subscription's next billing cycle: its order and invoice, and the cycle row that
 makes billing one period twice impossible."""
 
-from audit.actors import Actor
+from emr.kernel.actors import Actor
 from emr.workflows.outbox import emit
 from orders.services import OrderLine, create_order
 from orders.states import OrderKind

@@ -6,9 +6,9 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from audit.actors import Actor, Door
 from emr import intake as intake_review
-from emr.api_permissions import ActionPermission
+from emr.kernel.actors import Actor, Door
+from emr.kernel.api import ActionPermission
 from emr.models import IntakeResponse
 from subscriptions.models import Subscription
 

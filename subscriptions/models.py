@@ -2,8 +2,8 @@ from django.db import models
 
 from audit.models import audit_trail
 from billing.models import PaymentMethod
+from emr.kernel.transitions import GuardedStatusModel
 from emr.models import Patient
-from emr.status_guard import GuardedStatusModel
 from orders.models import Order, Product
 from subscriptions.states import (
     OPEN_SWITCH_STATUSES,

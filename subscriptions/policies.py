@@ -6,9 +6,9 @@ cancel or pause; the cancellation is scheduled instead. Billing admins (permissi
 patient and told to escalate.
 """
 
-from audit.actors import Actor, Door
-from emr.errors import Forbidden, StateConflict
-from emr.money import format_cents
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import Forbidden, StateConflict
+from emr.kernel.money import format_cents
 from subscriptions.models import Subscription
 
 OVERRIDE_RECOVERY_BALANCE = "subscriptions.override_recovery_balance"

@@ -11,20 +11,18 @@ This module never imports `billing.payments` (billing imports it): it only recor
 """
 
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.context import acting
 from billing.states import InvoiceStatus
+from emr.kernel.actors import Actor, acting
+from emr.kernel.enqueue import enqueue_after_commit
 from emr.workflows.outbox import emit
 from orders.models import Order
 from orders.services import WAITING_FOR_PAYMENT, lock_order, recalculate_status, set_status
 from orders.states import IN_PROGRESS, OrderKind, OrderStatus, RecoveryStatus
-from subscriptions import enqueue
 from subscriptions.models import PlanSwitch, Subscription, SubscriptionCycle
 from subscriptions.services import (
     audit_reason,
@@ -218,4 +216,4 @@ def _start_scheduled_switch_if_due(subscription: Subscription) -> None:
         return
     switch.status = SwitchStatus.PENDING
     switch.save()
-    transaction.on_commit(partial(enqueue.run_switch, switch.pk))
+    enqueue_after_commit("subscriptions.run_switch", switch.pk)

@@ -29,10 +29,9 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from audit.actors import Actor, Door
-from audit.context import acting
 from billing.states import InvoiceStatus
-from emr.errors import DomainError
+from emr.kernel.actors import Actor, Door, acting
+from emr.kernel.errors import DomainError
 from emr.workflows.outbox import emit
 from orders.models import Order
 from subscriptions.cards import billing_card_for

@@ -13,9 +13,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.context import acting
-from emr.errors import DomainError
+from emr.kernel.actors import Actor, acting
+from emr.kernel.errors import DomainError
 from subscriptions.models import PlanSwitch, Subscription
 from subscriptions.renewals import system_actor
 from subscriptions.services import audit_reason, close_subscription, lock_subscription

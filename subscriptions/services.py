@@ -14,11 +14,10 @@ never stops a shipment (the guide, "Subscription Cancellation").
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.context import acting
 from billing.models import Invoice
 from billing.states import InvoiceStatus
-from emr.errors import InvalidInput, StateConflict
+from emr.kernel.actors import Actor, acting
+from emr.kernel.errors import InvalidInput, StateConflict
 from emr.workflows.outbox import emit
 from orders.models import Order
 from orders.services import WAITING_FOR_PAYMENT

@@ -2,8 +2,8 @@
 
 from django.db import models
 
-from emr.errors import InvalidTransition
-from emr.statemachine import TransitionTable
+from emr.kernel.errors import InvalidTransition
+from emr.kernel.transitions import TransitionTable
 
 
 class SubscriptionStatus(models.TextChoices):

@@ -15,12 +15,11 @@ A switch never edits the old subscription: it creates a new one.
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.context import acting
 from billing.models import PaymentMethod
 from billing.states import InvoiceStatus
-from emr.errors import DomainError, InvalidInput, StateConflict
-from emr.money import format_cents
+from emr.kernel.actors import Actor, acting
+from emr.kernel.errors import DomainError, InvalidInput, StateConflict
+from emr.kernel.money import format_cents
 from orders.models import Order
 from orders.services import change_status, create_order
 from orders.states import OrderKind, OrderStatus

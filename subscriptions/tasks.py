@@ -7,7 +7,7 @@ task time limit and queue themselves again while more is due.
 
 from celery import shared_task
 
-from emr.errors import DomainError
+from emr.kernel.errors import DomainError
 from subscriptions import renewals, scheduled, switching
 from subscriptions.models import PlanSwitch
 from subscriptions.renewals import system_actor

@@ -5,7 +5,7 @@ import factory
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from audit.actors import Actor, Door
+from emr.kernel.actors import Actor, Door
 from emr.models import Patient
 from orders.models import Product, ProductKind
 from orders.services import OrderLine, create_order

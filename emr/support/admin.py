@@ -16,11 +16,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from audit.actors import Actor, Door
 from audit.timeline import entries_for, newest_first
-from emr.errors import DomainError
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError
+from emr.kernel.money import format_cents
 from emr.models import Patient
-from emr.money import format_cents
 from emr.support.escalations import (
     OPEN_PERMISSION,
     may_resolve,

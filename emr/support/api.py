@@ -7,9 +7,9 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from audit.actors import Actor, Door
-from emr.api_permissions import ActionPermission
-from emr.errors import InvalidInput
+from emr.kernel.actors import Actor, Door
+from emr.kernel.api import ActionPermission
+from emr.kernel.errors import InvalidInput
 from emr.support.escalations import open_escalation, resolve_escalation
 from emr.support.models import Escalation
 from emr.support.states import EscalationRoute, EscalationStatus

@@ -8,10 +8,9 @@ audit history in the same transaction, with the actor and the reason.
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.context import acting
-from emr.errors import Forbidden, InvalidInput
-from emr.numbering import next_number
+from emr.kernel.actors import Actor, acting
+from emr.kernel.errors import Forbidden, InvalidInput
+from emr.kernel.numbering import next_number
 from emr.support.models import Escalation
 from emr.support.packets import build_packet, render_packet, suggest_route
 from emr.support.states import RESOLVE_PERMISSIONS, EscalationRoute, EscalationStatus

@@ -10,8 +10,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from audit.models import audit_trail
+from emr.kernel.transitions import GuardedStatusModel
 from emr.models import Patient
-from emr.status_guard import GuardedStatusModel
 from emr.support.states import EscalationRoute, EscalationStatus, escalation_transitions
 from orders.models import Order
 

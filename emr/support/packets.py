@@ -20,9 +20,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus, RefundAttemptStatus
-from emr.errors import InvalidInput
+from emr.kernel.errors import InvalidInput
+from emr.kernel.money import format_cents
 from emr.models import IntakeStatus
-from emr.money import format_cents
 from emr.support.states import EscalationRoute
 from integrations.beluga.states import (
     OPEN_VISIT_STATUSES,

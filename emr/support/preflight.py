@@ -14,7 +14,7 @@ from django.db.models import Prefetch
 from billing.models import Invoice, Payment
 from billing.refunds import refundable_cents
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
-from emr.money import format_cents
+from emr.kernel.money import format_cents
 from integrations.beluga.states import VisitStatus
 from integrations.gateways import registry
 from integrations.pharmacy.states import PharmacyOrderStatus

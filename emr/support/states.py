@@ -7,8 +7,8 @@ first one keeps reading as it was handled.
 
 from django.db import models
 
-from emr.errors import InvalidTransition
-from emr.statemachine import TransitionTable
+from emr.kernel.errors import InvalidTransition
+from emr.kernel.transitions import TransitionTable
 
 
 class EscalationRoute(models.TextChoices):

@@ -1,6 +1,6 @@
 from django import template
 
-from emr.money import format_cents
+from emr.kernel.money import format_cents
 
 register = template.Library()
 

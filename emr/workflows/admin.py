@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from audit.actors import Actor, Door
-from emr.errors import DomainError
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError
 from emr.workflows import catalogue, runner
 from emr.workflows.conditions import OPERATORS
 from emr.workflows.models import StepLog, Workflow, WorkflowEvent, WorkflowRun, WorkflowStep

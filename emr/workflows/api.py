@@ -8,8 +8,8 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from audit.actors import Actor, Door
-from emr.api_permissions import ActionPermission
+from emr.kernel.actors import Actor, Door
+from emr.kernel.api import ActionPermission
 from emr.workflows import catalogue, services
 from emr.workflows.models import Workflow, WorkflowEvent, WorkflowRun
 from emr.workflows.preview import preview_workflow

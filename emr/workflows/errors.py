@@ -1,6 +1,6 @@
 """The refusals of the workflows app, each with a stable code."""
 
-from emr.errors import InvalidInput, StateConflict
+from emr.kernel.errors import InvalidInput, StateConflict
 
 
 class UnknownEventType(InvalidInput):

@@ -23,9 +23,9 @@ from django.utils import timezone
 
 from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
-from emr.errors import InvalidInput
+from emr.kernel.errors import InvalidInput
+from emr.kernel.money import format_cents
 from emr.models import IntakeResponse, Patient
-from emr.money import format_cents
 from emr.workflows.catalogue import EventType
 from orders.models import Order
 from orders.states import OrderStatus

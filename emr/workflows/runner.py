@@ -31,8 +31,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.actors import Actor
-from emr.workflows import enqueue
+from emr.kernel.actors import Actor
+from emr.kernel.enqueue import enqueue
 from emr.workflows.errors import RunNotRetryable
 from emr.workflows.models import (
     RunStatus,
@@ -55,6 +55,7 @@ SWEEP_BATCH = 200
 STEPS_PER_TURN = 50
 
 EnqueueRun = Callable[[int], None]
+_send_advance_run: EnqueueRun = partial(enqueue, "workflows.advance_run")
 
 # What advancing changes on a run; the step snapshot never changes, so it is not rewritten.
 RUN_STATE = [
@@ -80,7 +81,7 @@ class LeaseLost(Exception):
 def start_runs(*, event: WorkflowEvent, enqueue_run: EnqueueRun | None = None) -> list:
     """One run per active workflow triggered by `event`. Called once per event, by whoever
     claimed it for dispatch (see outbox.py)."""
-    enqueue_run = enqueue_run or enqueue.advance_run
+    enqueue_run = enqueue_run or _send_advance_run
     started = []
     workflows = Workflow.objects.filter(active=True, trigger=event.event_type)
     for workflow in workflows.prefetch_related("steps"):
@@ -321,7 +322,7 @@ def _yield_turn(run: WorkflowRun) -> WorkflowRun:
         run.due_at = timezone.now()
         _release(run, RunStatus.READY)
         run.save(update_fields=RUN_STATE)
-        transaction.on_commit(partial(enqueue.advance_run, run.pk))
+        transaction.on_commit(partial(_send_advance_run, run.pk))
     return run
 
 
@@ -337,7 +338,7 @@ def resume_due_runs(
     Each run is claimed under SKIP LOCKED and moved to READY in the same transaction, so two
     sweeps running at once resume disjoint sets.
     """
-    enqueue_run = enqueue_run or enqueue.advance_run
+    enqueue_run = enqueue_run or _send_advance_run
     now = timezone.now()
     due = (
         Q(status=RunStatus.WAITING, due_at__lte=now)
@@ -365,7 +366,7 @@ def retry_run(
     *, run: WorkflowRun, actor: Actor, enqueue_run: EnqueueRun | None = None
 ) -> WorkflowRun:
     """Run a failed run again from the step that failed (with a fresh retry budget)."""
-    enqueue_run = enqueue_run or enqueue.advance_run
+    enqueue_run = enqueue_run or _send_advance_run
     with transaction.atomic():
         run = WorkflowRun.objects.select_for_update().get(pk=run.pk)
         if run.status != RunStatus.FAILED:

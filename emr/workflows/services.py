@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from audit.actors import Actor
-from audit.context import acting
+from emr.kernel.actors import Actor, acting
 from emr.workflows.errors import WorkflowHasRuns
 from emr.workflows.models import Workflow, WorkflowStep
 from emr.workflows.validation import StepSpec, validate_definition

@@ -28,12 +28,14 @@ from django.core.mail import EmailMessage
 from django.core.validators import URLValidator, validate_email
 from django.utils import timezone
 
-from audit.actors import Actor
-from emr.errors import DomainError
+from emr.kernel.actors import Actor
+from emr.kernel.errors import DomainError
 from emr.workflows import conditions, merge_tags, signing, sms
 from emr.workflows.catalogue import EventType
 from emr.workflows.errors import InvalidWorkflow
 from emr.workflows.models import StepKind, StepOutcome
+from orders.models import Order
+from orders.services import STAFF_MOVES, change_status
 
 logger = logging.getLogger(__name__)
 
@@ -359,8 +361,6 @@ class StatusUpdateStep(Step):
     defaults = {"reason": ""}
 
     def check(self, config: dict, *, event: EventType) -> dict:
-        from orders.services import STAFF_MOVES
-
         if "order" not in event.sections:
             raise InvalidWorkflow(
                 f"{event.name} is not about an order, so there is no order status to update.",
@@ -376,9 +376,6 @@ class StatusUpdateStep(Step):
         return config
 
     def run(self, config: dict, context: StepContext) -> Outcome:
-        from orders.models import Order
-        from orders.services import change_status
-
         order_id = (context.payload.get("order") or {}).get("id")
         order = Order.objects.filter(pk=order_id).first() if order_id else None
         if order is None:

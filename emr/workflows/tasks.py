@@ -7,12 +7,12 @@ work is claimed in the database, so a duplicate finds nothing left to do. The be
 
 from celery import shared_task
 
-from emr.workflows import outbox, runner
+from emr.workflows import dispatch, runner
 
 
 @shared_task(name="workflows.dispatch_event")
 def dispatch_event(event_id: int) -> None:
-    outbox.dispatch_event(event_id=event_id)
+    dispatch.dispatch_event(event_id=event_id)
 
 
 @shared_task(name="workflows.advance_run")
@@ -22,7 +22,7 @@ def advance_run(run_id: int) -> None:
 
 @shared_task(name="workflows.sweep_outbox")
 def sweep_outbox() -> None:
-    outbox.dispatch_pending()
+    dispatch.dispatch_pending()
 
 
 @shared_task(name="workflows.resume_waits")

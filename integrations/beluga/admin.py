@@ -4,8 +4,8 @@ visit from). Everything here is read-only but the actions, which call the servic
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from emr.admin_actions import reasoned_action
-from emr.errors import NotFound
+from emr.kernel.admin_actions import reasoned_action
+from emr.kernel.errors import NotFound
 from integrations.beluga import services
 from integrations.beluga.models import BelugaLog, BelugaMessage, BelugaVisit, BelugaWebhookEvent
 

@@ -44,7 +44,7 @@ import requests
 from django.conf import settings
 from urllib3.exceptions import NewConnectionError
 
-from emr.errors import IntegrationFailed
+from emr.kernel.errors import IntegrationFailed
 from integrations.beluga.errors import (
     BelugaError,
     BelugaNotConfigured,

@@ -4,7 +4,7 @@ The client raises these; the API answers them as {"code", "detail"} (502 for Bel
 failures), the admin shows `detail` on the page.
 """
 
-from emr.errors import IntegrationFailed, StateConflict
+from emr.kernel.errors import IntegrationFailed, StateConflict
 
 
 class BelugaNotConfigured(IntegrationFailed):

@@ -4,7 +4,7 @@ prescribers, and the webhook events Beluga sent us."""
 from django.db import models
 
 from audit.models import audit_trail
-from emr.status_guard import GuardedStatusModel
+from emr.kernel.transitions import GuardedStatusModel
 from integrations.beluga.states import (
     MessageChannel,
     ResolvedStatus,

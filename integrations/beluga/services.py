@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.context import acting
-from emr.errors import (
+from emr.kernel.actors import Actor, acting
+from emr.kernel.enqueue import enqueue_after_commit
+from emr.kernel.errors import (
     DomainError,
     IntegrationFailed,
     InvalidInput,
@@ -93,23 +92,13 @@ def submit_visit_if_needed(*, order: Order, actor: Actor) -> BelugaVisit | None:
         )
     if visit.is_submitted:
         return visit
-    transaction.on_commit(partial(enqueue_submission, visit.pk))
+    enqueue_after_commit("beluga.submit_visit", visit.pk)
     return visit
 
 
 def new_master_id(order: Order) -> str:
     """Readable for support (the order number) and unique across databases (random part)."""
     return f"{order.number}-{secrets.token_hex(4)}"
-
-
-def enqueue_submission(visit_id: int) -> None:
-    """Hand the submission to a worker. A lost enqueue is picked up by the beat sweep."""
-    from integrations.beluga import tasks  # tasks are doors; loaded lazily, like the outbox
-
-    try:
-        tasks.submit_visit.delay(visit_id)
-    except Exception:  # the broker's errors are many; the sweep recovers from all of them
-        logger.exception("Could not enqueue the Beluga submission of visit %s.", visit_id)
 
 
 def submit_visit(

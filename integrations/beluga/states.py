@@ -13,8 +13,8 @@ never changes those (refunds-cancellations-guide.txt, "Beluga Visit Cancellation
 
 from django.db import models
 
-from emr.errors import InvalidTransition
-from emr.statemachine import TransitionTable
+from emr.kernel.errors import InvalidTransition
+from emr.kernel.transitions import TransitionTable
 
 
 class SubmitStatus(models.TextChoices):

@@ -7,8 +7,8 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from audit.actors import Actor
-from emr.errors import DomainError
+from emr.kernel.actors import Actor
+from emr.kernel.errors import DomainError
 from integrations.beluga import services
 from integrations.beluga.models import BelugaVisit
 from integrations.beluga.states import SubmitStatus

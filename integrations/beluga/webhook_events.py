@@ -24,9 +24,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from audit.actors import Actor, Door
-from audit.context import acting
-from emr.errors import DomainError, InvalidInput
+from emr.kernel.actors import Actor, Door, acting
+from emr.kernel.errors import DomainError, InvalidInput
 from emr.models import Prescription
 from integrations.beluga.models import BelugaMessage, BelugaVisit, BelugaWebhookEvent
 from integrations.beluga.services import mark_cancelled

@@ -33,7 +33,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from emr.errors import InvalidInput
+from emr.kernel.errors import InvalidInput
 from integrations.beluga.logs import log_webhook
 from integrations.beluga.states import WebhookOutcome
 from integrations.beluga.webhook_events import BelugaEvent, receive_event

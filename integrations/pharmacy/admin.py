@@ -4,7 +4,7 @@ the actions, which call the services."""
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from emr.admin_actions import reasoned_action
+from emr.kernel.admin_actions import reasoned_action
 from integrations.pharmacy import services
 from integrations.pharmacy.models import (
     FulfilmentCheck,

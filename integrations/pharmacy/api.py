@@ -5,9 +5,9 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from audit.actors import Actor, Door
-from emr.api_permissions import ActionPermission
-from emr.errors import InvalidInput
+from emr.kernel.actors import Actor, Door
+from emr.kernel.api import ActionPermission
+from emr.kernel.errors import InvalidInput
 from integrations.pharmacy import services
 from integrations.pharmacy.errors import ManualVerificationRequired
 from integrations.pharmacy.models import FulfilmentCheck, PharmacyOrder

@@ -1,7 +1,7 @@
 """What can go wrong with a pharmacy action, each with a stable code and a sentence CS can act
 on. The API answers them as {"code", "detail"}; the admin shows `detail`."""
 
-from emr.errors import IntegrationFailed, StateConflict
+from emr.kernel.errors import IntegrationFailed, StateConflict
 from integrations.pharmacy.states import ALREADY_SHIPPED, PharmacyType
 
 

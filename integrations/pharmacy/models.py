@@ -4,7 +4,7 @@ CS verified with pharmacies that have no API, and the webhook events pharmacies 
 from django.db import models
 
 from audit.models import audit_trail
-from emr.status_guard import GuardedStatusModel
+from emr.kernel.transitions import GuardedStatusModel
 from integrations.pharmacy.states import (
     CLOSED_STATUSES,
     FulfilmentFinding,

@@ -16,15 +16,14 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime
-from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from audit.actors import Actor
-from audit.context import acting
-from emr.errors import IntegrationFailed, InvalidInput, StateConflict
+from emr.kernel.actors import Actor, acting
+from emr.kernel.enqueue import enqueue_after_commit
+from emr.kernel.errors import IntegrationFailed, InvalidInput, StateConflict
 from emr.workflows.outbox import emit
 from integrations.pharmacy import dispensepro
 from integrations.pharmacy.errors import ManualVerificationRequired, PrescriptionRequired
@@ -106,21 +105,12 @@ def route_order_if_needed(*, order: Order, actor: Actor) -> PharmacyOrder:
             order=order, pharmacy=pharmacy, reference=new_reference(order)
         )
     if pharmacy in API_PHARMACIES:
-        transaction.on_commit(partial(enqueue_submission, pharmacy_order.pk))
+        enqueue_after_commit("pharmacy.send_to_dispensepro", pharmacy_order.pk)
     return pharmacy_order
 
 
 def new_reference(order: Order) -> str:
     return f"{order.number}-RX{secrets.token_hex(3).upper()}"
-
-
-def enqueue_submission(pharmacy_order_id: int) -> None:
-    from integrations.pharmacy import tasks  # tasks are doors; loaded lazily
-
-    try:
-        tasks.send_to_dispensepro.delay(pharmacy_order_id)
-    except Exception:  # the broker's errors are many; the beat sweep recovers from all of them
-        logger.exception("Could not enqueue the DispensePro submission %s.", pharmacy_order_id)
 
 
 # --- Sending --------------------------------------------------------------------------------

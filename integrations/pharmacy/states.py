@@ -9,8 +9,8 @@ sent to the pharmacy (AWAITING_SHIPMENT) and shipped (SHIPPED).
 
 from django.db import models
 
-from emr.errors import InvalidTransition
-from emr.statemachine import TransitionTable
+from emr.kernel.errors import InvalidTransition
+from emr.kernel.transitions import TransitionTable
 
 
 class PharmacyType(models.TextChoices):

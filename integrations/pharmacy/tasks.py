@@ -8,8 +8,8 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from audit.actors import Actor
-from emr.errors import DomainError
+from emr.kernel.actors import Actor
+from emr.kernel.errors import DomainError
 from integrations.pharmacy import services
 from integrations.pharmacy.models import PharmacyOrder
 from integrations.pharmacy.states import PharmacyOrderStatus

@@ -16,8 +16,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actors import Actor, Door
-from emr.errors import DomainError, InvalidInput
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError, InvalidInput
 from integrations.pharmacy import dispensepro, services
 from integrations.pharmacy.models import PharmacyOrder, PharmacyWebhookEvent
 from integrations.pharmacy.states import (

@@ -32,7 +32,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from emr.errors import InvalidInput
+from emr.kernel.errors import InvalidInput
 from integrations.pharmacy.states import WebhookOutcome, WebhookSource
 from integrations.pharmacy.webhook_events import PharmacyEvent, receive_event
 from integrations.signing import verify

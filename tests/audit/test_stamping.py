@@ -1,8 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from audit.actors import Actor, Door
-from audit.context import acting
+from emr.kernel.actors import Actor, Door, acting
 from emr.models import Patient
 from orders.services import change_status
 from orders.states import OrderStatus

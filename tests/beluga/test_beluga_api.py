@@ -99,7 +99,7 @@ def test_read_visits_by_order_and_their_logs(api, visit):
 
 
 def test_retry_submission_endpoint(api, beluga):
-    from audit.actors import Actor
+    from emr.kernel.actors import Actor
     from integrations.beluga import services
 
     visit = services.submit_visit_if_needed(

@@ -5,8 +5,8 @@ import json
 import pytest
 from django.test import Client
 
-from audit.actors import Actor
-from emr.errors import DomainError
+from emr.kernel.actors import Actor
+from emr.kernel.errors import DomainError
 from integrations.beluga import services
 from integrations.beluga.models import BelugaLog
 from integrations.beluga.redaction import REDACTED, redact

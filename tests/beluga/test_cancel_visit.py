@@ -3,9 +3,9 @@ else changes (refunds-cancellations-guide.txt, "Beluga Visit Cancellation")."""
 
 import pytest
 
-from audit.actors import Actor, Door
 from billing.models import Invoice, Payment
-from emr.errors import DomainError, InvalidInput
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError, InvalidInput
 from emr.workflows.models import WorkflowEvent
 from integrations.beluga import services
 from integrations.beluga.models import BelugaLog, BelugaVisit

@@ -4,8 +4,8 @@ already submitted), and retried by staff after a failure."""
 import pytest
 from django.utils import timezone
 
-from audit.actors import Actor, Door
-from emr.errors import DomainError
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError
 from integrations.beluga import services
 from integrations.beluga.models import BelugaVisit
 from integrations.beluga.states import ResolvedStatus, SubmitStatus, VisitStatus

@@ -9,7 +9,7 @@ from billing.states import (
     invoice_transitions,
     payment_transitions,
 )
-from emr.errors import InvalidTransition
+from emr.kernel.errors import InvalidTransition
 
 INVOICE_ALLOWED = {("SENT", "PAID"), ("SENT", "CANCELLED"), ("PAID", "CANCELLED")}
 CHARGE_ALLOWED = {("PENDING", "SUCCEEDED"), ("PENDING", "FAILED")}

@@ -14,11 +14,11 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from audit.actors import Actor
 from billing.models import Payment, RefundAttempt
 from billing.refunds import reconcile_refunds, refund_order
 from billing.states import PaymentKind, PaymentStatus, RefundAttemptStatus
-from emr.errors import DomainError
+from emr.kernel.actors import Actor
+from emr.kernel.errors import DomainError
 from orders.models import Order
 from orders.states import OrderStatus
 from tests.fixtures.orders import subprocess_env

@@ -4,12 +4,12 @@ the guide's eight steps, every failure mode, and money moving at most once."""
 import pytest
 from rest_framework.test import APIClient
 
-from audit.actors import Actor, Door
 from billing import payments
 from billing.models import Invoice, Payment, RefundAttempt
 from billing.refunds import refund_order
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus, RefundAttemptStatus
-from emr.errors import DomainError
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError
 from emr.workflows.models import WorkflowEvent
 from orders.models import Order
 from orders.states import OrderStatus

@@ -10,11 +10,11 @@ import pytest
 import requests
 from django.test import Client
 
-from audit.actors import Actor
 from billing import payments
 from billing.models import GatewayEvent, Payment
 from billing.refunds import refund_order
 from billing.states import PaymentKind, PaymentStatus
+from emr.kernel.actors import Actor
 from orders.models import Order
 from orders.states import OrderStatus
 from tests.factories import PatientFactory, ProductFactory, make_order

@@ -3,8 +3,8 @@ subscription, escalate. A screenshot per scenario lands in test-output/screensho
 
 import pytest
 
-from audit.actors import Actor
 from billing.models import Payment
+from emr.kernel.actors import Actor
 from emr.support.models import Escalation
 from orders.models import Order
 from orders.services import change_status

@@ -1,10 +1,10 @@
 import pytest
 from django.urls import reverse
 
-from audit.actors import Actor, Door
 from billing.models import Invoice
 from billing.states import InvoiceStatus
-from emr.errors import InvalidInput, InvalidTransition, StateConflict
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import InvalidInput, InvalidTransition, StateConflict
 from orders import services
 from orders.models import Order
 from orders.states import OrderStatus

@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from emr.errors import InvalidTransition
+from emr.kernel.errors import InvalidTransition
 from orders.models import Order
 from orders.states import OrderStatus, order_transitions
 from tests.factories import PatientFactory

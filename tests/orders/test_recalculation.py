@@ -4,9 +4,9 @@ from dataclasses import fields
 import pytest
 from django.utils import timezone
 
-from audit.actors import Actor
 from billing.models import Invoice, Payment
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
+from emr.kernel.actors import Actor
 from emr.models import IntakeResponse, IntakeStatus, Prescription
 from orders import services
 from orders.models import Order

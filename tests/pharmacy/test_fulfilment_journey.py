@@ -4,7 +4,7 @@ DispensePro, DispensePro's shipment webhook."""
 import pytest
 from django.test import Client
 
-from audit.actors import Actor
+from emr.kernel.actors import Actor
 from integrations.pharmacy import services
 from integrations.pharmacy.models import ProductPharmacyRoute
 from integrations.pharmacy.states import PharmacyType

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from audit.actors import Actor
+from emr.kernel.actors import Actor
 from integrations.pharmacy import services
 from integrations.pharmacy.models import PharmacyOrder
 from integrations.pharmacy.states import ALREADY_SHIPPED, PharmacyType

@@ -4,8 +4,8 @@ moves to AWAITING_SHIPMENT."""
 
 import pytest
 
-from audit.actors import Actor, Door
-from emr.errors import DomainError
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError
 from integrations.pharmacy import services
 from integrations.pharmacy.models import PharmacyOrder, ProductPharmacyRoute
 from integrations.pharmacy.states import PharmacyOrderStatus, PharmacyType

@@ -8,8 +8,8 @@ import time
 import pytest
 from django.test import Client
 
-from audit.actors import Actor, Door
-from emr.errors import DomainError
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError
 from emr.workflows.models import WorkflowEvent
 from integrations.pharmacy import services
 from integrations.pharmacy.dispensepro import DispenseProClient

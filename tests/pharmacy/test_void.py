@@ -3,9 +3,9 @@ its invoice and payments and the subscription stay exactly as they were."""
 
 import pytest
 
-from audit.actors import Actor, Door
 from billing.models import Payment
-from emr.errors import DomainError
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError
 from emr.workflows.models import WorkflowEvent
 from integrations.pharmacy import services
 from integrations.pharmacy.models import PharmacyOrder

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.auth.models import User
 
-from audit.actors import Actor, Door
 from billing import payments
 from billing.models import PaymentMethod
+from emr.kernel.actors import Actor, Door
 from orders.models import ProductKind
 from subscriptions.creation import start_subscription
 from subscriptions.models import Plan, Subscription

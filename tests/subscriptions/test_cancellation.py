@@ -7,7 +7,7 @@ import pytest
 
 from billing.models import Payment
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
-from emr.errors import InvalidTransition, StateConflict
+from emr.kernel.errors import InvalidTransition, StateConflict
 from emr.models import IntakeResponse, IntakeStatus
 from emr.workflows.models import WorkflowEvent
 from orders.services import change_status, record_fact
@@ -97,7 +97,7 @@ def test_nothing_reactivates_a_cancelled_subscription(clock, subscribe, admin, s
 
 
 def test_a_reason_is_required(subscribe, admin):
-    from emr.errors import InvalidInput
+    from emr.kernel.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as refused:
         services.cancel_subscription(subscription=subscribe(), actor=admin, reason="  ")

@@ -85,6 +85,6 @@ def test_a_sweep_that_died_after_its_claim_is_charged_by_the_retry_sweep(clock, 
 
 
 def subscription_actor():
-    from audit.actors import Actor
+    from emr.kernel.actors import Actor
 
     return Actor.system("billing-cycle")

@@ -6,8 +6,8 @@ from rest_framework.test import APIClient
 
 from billing.models import Payment
 from billing.states import InvoiceStatus, PaymentKind
-from emr.errors import InvalidInput, StateConflict
 from emr.intake import reject_intake, send_back_for_correction
+from emr.kernel.errors import InvalidInput, StateConflict
 from emr.models import IntakeResponse, IntakeStatus
 from emr.workflows.models import WorkflowEvent
 from orders.models import Order
@@ -37,7 +37,7 @@ def reviewed(subscribe):
 
 @pytest.fixture
 def medical(medical_ops):
-    from audit.actors import Actor, Door
+    from emr.kernel.actors import Actor, Door
 
     return Actor.staff(medical_ops, door=Door.ADMIN)
 

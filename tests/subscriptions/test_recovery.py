@@ -192,7 +192,7 @@ def test_a_subscription_paused_by_staff_stays_paused_when_an_invoice_is_paid(
 
 
 def test_resuming_a_subscription_waiting_for_payment_is_refused_to_cs(clock, subscribe, cs, admin):
-    from emr.errors import StateConflict
+    from emr.kernel.errors import StateConflict
 
     subscription = subscribe()
     failing_renewal(clock, subscription)

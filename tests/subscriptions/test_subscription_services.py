@@ -1,8 +1,8 @@
 import pytest
 from django.urls import reverse
 
-from audit.actors import Actor, Door
-from emr.errors import InvalidTransition
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import InvalidTransition
 from subscriptions import services
 from subscriptions.models import Subscription
 from subscriptions.states import SubscriptionStatus

@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from emr.errors import InvalidTransition
+from emr.kernel.errors import InvalidTransition
 from subscriptions.states import SubscriptionStatus, subscription_transitions
 
 ALLOWED = {

@@ -8,7 +8,7 @@ import pytest
 from billing.models import Payment
 from billing.refunds import refund_order
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
-from emr.errors import DomainError, Forbidden, StateConflict
+from emr.kernel.errors import DomainError, Forbidden, StateConflict
 from emr.workflows.models import WorkflowEvent
 from orders.states import OrderKind, OrderStatus
 from subscriptions.cycles import cycle_kind

@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from audit.actors import Actor, Door
 from billing import payments
 from billing.refunds import refund_order
+from emr.kernel.actors import Actor, Door
 from emr.models import IntakeResponse, IntakeStatus, Prescription
 from integrations.beluga.models import BelugaMessage, BelugaVisit
 from integrations.beluga.states import MessageChannel, ResolvedStatus, SubmitStatus, VisitStatus

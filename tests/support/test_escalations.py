@@ -5,11 +5,11 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from audit.actors import Actor, Door
 from billing.models import Payment
 from billing.refunds import refund_order
 from billing.states import PaymentKind
-from emr.errors import DomainError
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError
 from emr.support.escalations import open_escalation
 from emr.support.models import Escalation
 from emr.support.states import EscalationRoute, EscalationStatus

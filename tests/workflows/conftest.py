@@ -1,6 +1,6 @@
 import pytest
 
-from emr.workflows import outbox, runner, sms
+from emr.workflows import dispatch, runner, sms
 from emr.workflows.models import WorkflowRun
 from tests.workflows.receiver import WebhookReceiver
 
@@ -25,7 +25,7 @@ def run_event():
     """Dispatch an event and advance its runs in this process, as the worker would."""
 
     def run(event) -> list[WorkflowRun]:
-        outbox.dispatch_event(event_id=event.pk, enqueue_run=lambda run_id: None)
+        dispatch.dispatch_event(event_id=event.pk, enqueue_run=lambda run_id: None)
         runs = list(WorkflowRun.objects.filter(event=event).order_by("id"))
         for started in runs:
             runner.advance_run(run_id=started.pk)

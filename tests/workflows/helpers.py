@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from audit.actors import Actor, Door
 from billing.models import Payment
 from billing.payments import record_failed_charge, record_successful_charge
 from billing.states import PaymentKind, PaymentStatus
+from emr.kernel.actors import Actor, Door
 from emr.workflows import services
 from emr.workflows.models import Workflow
 from emr.workflows.validation import StepSpec

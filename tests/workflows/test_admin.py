@@ -4,7 +4,7 @@ failed step; a workflow is tested with sample data without sending anything."""
 import pytest
 from django.contrib.auth.models import User
 
-from emr.workflows import outbox, runner, sms
+from emr.workflows import dispatch, runner, sms
 from emr.workflows.models import RunStatus, Workflow, WorkflowRun
 from emr.workflows.outbox import emit
 from tests.factories import make_order
@@ -67,7 +67,7 @@ def test_test_with_sample_data_action(admin_client):
 def test_retry_a_failed_run_from_the_admin(admin_client, django_capture_on_commit_callbacks):
     make_workflow("order.updated", ("sms", {"body": "x"}))  # the patient has no phone: fails
     event = emit("order.updated", subject=make_order())
-    outbox.dispatch_event(event_id=event.pk, enqueue_run=lambda run_id: None)
+    dispatch.dispatch_event(event_id=event.pk, enqueue_run=lambda run_id: None)
     run = WorkflowRun.objects.get()
     runner.advance_run(run_id=run.pk)
 
@@ -86,7 +86,7 @@ def test_retry_a_failed_run_from_the_admin(admin_client, django_capture_on_commi
 def test_the_workflow_pages_render(admin_client):
     workflow = make_workflow("order.updated", ("sms", {"body": "x"}))
     event = emit("order.updated", subject=make_order())
-    outbox.dispatch_event(event_id=event.pk, enqueue_run=lambda run_id: None)
+    dispatch.dispatch_event(event_id=event.pk, enqueue_run=lambda run_id: None)
     run = WorkflowRun.objects.get()
     pages = [
         "/admin/workflows/workflow/",

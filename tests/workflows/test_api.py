@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from emr.workflows import outbox
+from emr.workflows import dispatch
 from emr.workflows.models import Workflow
 from emr.workflows.outbox import emit
 from tests.factories import UserFactory, make_order
@@ -64,7 +64,7 @@ def test_workflow_events_filtered_by_type_and_subject_with_dispatch_state():
     refunded = emit("order.refunded", subject=order)
     emit("order.updated", subject=order)
     emit("order.refunded", subject=other)
-    outbox.dispatch_event(event_id=refunded.pk, enqueue_run=lambda run_id: None)
+    dispatch.dispatch_event(event_id=refunded.pk, enqueue_run=lambda run_id: None)
 
     response = client_for().get(
         "/api/v1/workflow-events/", {"type": "order.refunded", "subject": f"order:{order.pk}"}
@@ -113,7 +113,7 @@ def test_an_invalid_workflow_is_refused_with_its_code_and_nothing_is_saved(edito
 def test_a_workflow_that_ran_cannot_be_deleted(editor):
     workflow = make_workflow("order.updated", ("sms", {"body": "x"}))
     event = emit("order.updated", subject=make_order())
-    outbox.dispatch_event(event_id=event.pk, enqueue_run=lambda run_id: None)
+    dispatch.dispatch_event(event_id=event.pk, enqueue_run=lambda run_id: None)
 
     response = editor.delete(f"/api/v1/workflows/{workflow.pk}/")
     assert response.status_code == 409

@@ -6,10 +6,9 @@ from datetime import timedelta
 import pytest
 from django.db import transaction
 
-from audit.actors import Actor, Door
-from audit.context import acting
-from emr.errors import InvalidInput
-from emr.workflows import outbox
+from emr.kernel.actors import Actor, Door, acting
+from emr.kernel.errors import InvalidInput
+from emr.workflows import dispatch
 from emr.workflows.models import DispatchStatus, WorkflowEvent
 from emr.workflows.outbox import emit
 from tests.factories import make_order
@@ -62,8 +61,8 @@ def test_a_committed_event_whose_enqueue_was_lost_is_dispatched_by_the_sweep(
         event = emit("order.updated", subject=order)
     assert len(callbacks) == 1  # the enqueue that never ran
 
-    swept = outbox.dispatch_pending(older_than=timedelta(0))
-    again = outbox.dispatch_pending(older_than=timedelta(0))
+    swept = dispatch.dispatch_pending(older_than=timedelta(0))
+    again = dispatch.dispatch_pending(older_than=timedelta(0))
 
     event.refresh_from_db()
     assert swept == [event.pk]
@@ -74,7 +73,7 @@ def test_a_committed_event_whose_enqueue_was_lost_is_dispatched_by_the_sweep(
 
 def test_the_sweep_leaves_fresh_events_to_their_on_commit_enqueue():
     emit("order.updated", subject=make_order())
-    assert outbox.dispatch_pending() == []
+    assert dispatch.dispatch_pending() == []
 
 
 def test_unknown_events_and_wrong_subjects_are_refused():
@@ -101,4 +100,4 @@ def test_a_broker_outage_never_fails_the_committed_change(django_capture_on_comm
     ):
         event = emit("order.updated", subject=order)  # the enqueue fails after commit, quietly
 
-    assert outbox.dispatch_pending(older_than=timedelta(0)) == [event.pk]
+    assert dispatch.dispatch_pending(older_than=timedelta(0)) == [event.pk]

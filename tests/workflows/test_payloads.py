@@ -3,8 +3,8 @@ latest payload rebuilt from the database."""
 
 import pytest
 
-from audit.actors import Actor
 from billing.models import PaymentMethod
+from emr.kernel.actors import Actor
 from emr.models import IntakeResponse
 from emr.workflows import catalogue, payloads
 from emr.workflows.outbox import emit

@@ -8,7 +8,7 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from emr.workflows import runner, sms
+from emr.workflows import dispatch, runner, sms
 from emr.workflows.errors import RunNotRetryable
 from emr.workflows.models import RunStatus, StepOutcome, WorkflowRun
 from emr.workflows.outbox import emit
@@ -258,9 +258,8 @@ def test_editing_a_workflow_does_not_change_a_waiting_run(resume_due):
 
 
 def _dispatch_and_advance(event, *, advance=True) -> list[WorkflowRun]:
-    from emr.workflows import outbox
 
-    outbox.dispatch_event(event_id=event.pk, enqueue_run=lambda run_id: None)
+    dispatch.dispatch_event(event_id=event.pk, enqueue_run=lambda run_id: None)
     runs = list(WorkflowRun.objects.filter(event=event))
     if advance:
         for run in runs:

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from emr.workflows import outbox, runner
+from emr.workflows import dispatch, runner
 from emr.workflows.models import DispatchStatus, RunStatus, WorkflowEvent, WorkflowRun
 from tests.factories import make_order
 from tests.workflows.helpers import make_workflow
@@ -112,7 +112,7 @@ def test_two_outbox_sweeps_dispatch_each_event_once():
 
     def sweep():
         start.wait(10)
-        return outbox.dispatch_pending(enqueue_run=lambda run_id: None)
+        return dispatch.dispatch_pending(enqueue_run=lambda run_id: None)
 
     threads = [in_thread(sweep) for _ in range(2)]
     for thread, _ in threads:

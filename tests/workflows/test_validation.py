@@ -3,7 +3,7 @@ says which step and what to fix."""
 
 import pytest
 
-from emr.errors import InvalidInput
+from emr.kernel.errors import InvalidInput
 from emr.workflows.validation import StepSpec, validate_definition
 
 

@@ -2,8 +2,8 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from audit.actors import Actor, Door
 from billing.refunds import reconcile_refunds
+from emr.kernel.actors import Actor, Door
 
 
 class Command(BaseCommand):

@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.actors import Actor, Door
 from billing.refunds import refund_order
-from emr.errors import DomainError
-from emr.money import format_cents
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError
+from emr.kernel.money import format_cents
 from orders.models import Order
 
 

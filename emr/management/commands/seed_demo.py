@@ -9,11 +9,11 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from audit.actors import Actor, Door
 from billing import payments
 from billing.order_status import transition_order
 from billing.states import Gateway
-from emr.errors import DomainError
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import DomainError
 from emr.models import IntakeResponse, IntakeStatus, Patient, Prescription
 from emr.staff_groups import BILLING_ADMIN, CS, MEDICAL_OPS
 from integrations.gateways import registry

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.actors import Door
+from emr.kernel.actors import Door
 from subscriptions.renewals import run_billing_cycle, system_actor
 
 

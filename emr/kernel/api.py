@@ -1,5 +1,7 @@
-"""API access follows the staff groups: staff only, and each action needs its permission."""
+"""What every API door shares: staff-only access by permission, and strict integer fields for
+money and quantities. (The error shape is `emr.kernel.api_errors`.)"""
 
+from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 
 
@@ -25,3 +27,16 @@ class ActionPermission(IsStaff):
         key = getattr(view, "action", None) or request.method.lower()
         required = getattr(view, "action_permissions", {}).get(key)
         return required is None or request.user.has_perm(required)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer and nothing else: no "12", no 12.5, no true. Money and quantities use it."""
+
+    default_error_messages = {
+        "invalid": "Must be a whole number (an integer, not text or a decimal)."
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)

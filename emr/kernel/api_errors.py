@@ -1,4 +1,8 @@
-"""One error shape for every refused API request: {"code": "...", "detail": "..."}."""
+"""One error shape for every refused API request: {"code": "...", "detail": "..."}.
+
+Kept apart from `emr.kernel.api`: DRF loads the permission classes while it imports its own
+views, so the module holding them must not import `rest_framework.views`.
+"""
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
@@ -6,7 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from emr.errors import DomainError
+from emr.kernel.errors import DomainError
 
 
 def exception_handler(exc, context):

@@ -1,0 +1,17 @@
+"""What billing tells the rest of the house (reactions in `emr/reactions.py`)."""
+
+from dataclasses import dataclass
+
+from billing.models import Invoice
+from emr.kernel.actors import Actor
+from orders.models import Order
+
+
+@dataclass(frozen=True)
+class InvoicePaid:
+    """A charge of `invoice` succeeded: it is PAID and its order recalculated, the order's row
+    still locked by the transaction that recorded the charge."""
+
+    invoice: Invoice
+    order: Order
+    actor: Actor

@@ -1,0 +1,46 @@
+"""The one way to write a service: `with service_transaction(actor, reason=...)`.
+
+    def cancel_order(*, order, actor, reason):
+        reason = require_reason(reason, prompt="Say why the order is cancelled")
+        with service_transaction(actor, reason=reason):
+            order = lock_order(order.pk)
+            ...
+
+The service a door calls opens the outermost transaction, `atomic(durable=True)`: nothing it
+writes is committed by anyone but itself, so a refusal anywhere inside leaves nothing behind. A
+service called from inside another joins that transaction (as a savepoint, so a refusal it
+raises and its caller handles undoes only its own writes) and stamps its own reason on the
+history rows it writes. Validate before opening: bad input never reaches the database.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.db import transaction
+
+from emr.kernel.actors import Actor, AuditStamp, acting
+from emr.kernel.errors import InvalidInput
+
+_inside_service: ContextVar[bool] = ContextVar("inside_service", default=False)
+
+
+@contextmanager
+def service_transaction(actor: Actor, *, reason: str) -> Iterator[AuditStamp]:
+    if not isinstance(actor, Actor):
+        raise TypeError(f"A service needs an Actor (who is acting), not {actor!r}.")
+    outermost = not _inside_service.get()
+    token = _inside_service.set(True)
+    try:
+        with transaction.atomic(durable=outermost), acting(actor, reason=reason) as stamp:
+            yield stamp
+    finally:
+        _inside_service.reset(token)
+
+
+def require_reason(reason: str | None, *, prompt: str = "Say why", code: str = "reason_required"):
+    """The reason a person gave, stripped; refused when empty. `prompt` says what it is for."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(f"{prompt}: a reason is required.", code=code)
+    return reason

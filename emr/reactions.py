@@ -1,0 +1,113 @@
+"""Every cross-app reaction, in one table: when one part of the house changes, what follows.
+
+Read it top to bottom. Each reaction is a domain event (a frozen dataclass the publishing app
+defines in its `events.py`) and the functions that answer it, in the order they run. They run
+synchronously inside the publisher's transaction (`emr.kernel.events.publish`): they see the
+change as it is being made, with the same row locks, and a refusal in any of them rolls the
+whole change back. The publisher never imports the apps that react, which is what keeps the
+lower layers from importing the higher ones.
+
+The workflow outbox (`emr.workflows.outbox.emit`) is a different thing: events for the clinic's
+own automations, delivered after commit by a worker.
+"""
+
+from billing.events import InvoicePaid
+from emr.events import IntakeRejected, IntakeSentBack
+from emr.kernel import events
+from integrations.beluga.services import submit_visit_if_needed
+from integrations.pharmacy.services import route_order_if_needed
+from orders.events import OrderProgressed
+from orders.models import Order
+from orders.services import change_status, recalculate_status
+from orders.states import ACTION_ONLY, OrderStatus
+from subscriptions.intake_cleanup import withdraw_pending_intakes
+from subscriptions.models import Subscription
+from subscriptions.recovery import reactivate_after_payment
+from subscriptions.services import cancel_subscription
+from subscriptions.states import CancellationCause, SubscriptionStatus
+
+# --- A paid invoice (billing) ---------------------------------------------------------------
+
+
+def take_subscription_out_of_recovery(event: InvoicePaid) -> None:
+    """The guide's recovery: a paid cycle reactivates its subscription, counts a financed
+    payment, runs a scheduled cancellation whose last payment this was, completes a switch."""
+    reactivate_after_payment(order=event.order, actor=event.actor)
+
+
+# --- An order's calculated status moved (orders) --------------------------------------------
+
+
+def request_telehealth_visit(event: OrderProgressed) -> None:
+    """AWAITING_SCRIPT: the prescriber needs a Beluga visit (sent after commit)."""
+    if event.order.status == OrderStatus.AWAITING_SCRIPT:
+        submit_visit_if_needed(order=event.order, actor=event.actor)
+
+
+def send_to_pharmacy(event: OrderProgressed) -> None:
+    """AWAITING_FULFILLMENT: the prescription is written; the product's pharmacy fills it."""
+    if event.order.status == OrderStatus.AWAITING_FULFILLMENT:
+        route_order_if_needed(order=event.order, actor=event.actor)
+
+
+# --- Medical review of an intake (the chart) ------------------------------------------------
+
+
+def reject_order_of_intake(event: IntakeRejected) -> None:
+    """The order is REJECTED (its unpaid invoice closes; nothing paid is refunded). An order a
+    staff action already closed keeps its status."""
+    order = event.intake.order
+    if order is not None and order.status not in ACTION_ONLY:
+        change_status(
+            order=order, target=OrderStatus.REJECTED, actor=event.actor, reason="Intake rejected"
+        )
+
+
+def cancel_subscription_of_intake(event: IntakeRejected) -> None:
+    """The linked subscription is CANCELLED with its cancellation workflow; a financed balance
+    does not block it (a medical decision)."""
+    order = event.intake.order
+    if order is None or order.subscription_id is None:
+        return
+    subscription = Subscription.objects.get(pk=order.subscription_id)
+    if subscription.status in {SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED}:
+        return
+    cancel_subscription(
+        subscription=subscription,
+        actor=event.actor,
+        reason=f"Intake rejected: {event.note}"[:500],
+        cause=CancellationCause.INTAKE_REJECTED,
+    )
+
+
+def withdraw_pending_intakes_of_order(event: IntakeRejected) -> None:
+    """Unanswered intake forms of an order that will not go ahead are withdrawn."""
+    order = event.intake.order
+    if order is not None:
+        withdraw_pending_intakes(orders=Order.objects.filter(pk=order.pk))
+
+
+def wait_for_corrected_intake(event: IntakeSentBack) -> None:
+    """The order is recalculated: it waits for the intake again. Nothing financial changes."""
+    if event.intake.order is not None:
+        recalculate_status(
+            order=event.intake.order, actor=event.actor, reason="Intake needs correction"
+        )
+
+
+# --- The table ------------------------------------------------------------------------------
+
+REACTIONS = {
+    InvoicePaid: [take_subscription_out_of_recovery],
+    OrderProgressed: [request_telehealth_visit, send_to_pharmacy],
+    IntakeRejected: [
+        reject_order_of_intake,
+        cancel_subscription_of_intake,
+        withdraw_pending_intakes_of_order,
+    ],
+    IntakeSentBack: [wait_for_corrected_intake],
+}
+
+
+def install() -> None:
+    events.install(REACTIONS)
