@@ -8,15 +8,14 @@ answer is then recorded in a short transaction of its own.
 
 from dataclasses import dataclass
 
-from django.db import transaction
-
 from billing.events import InvoicePaid
 from billing.invoices import set_invoice_status
 from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
-from emr.kernel.actors import Actor, acting
+from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError, IntegrationFailed, InvalidInput, StateConflict
 from emr.kernel.events import publish
+from emr.kernel.services import service_transaction
 from emr.models import Patient
 from emr.workflows.outbox import emit
 from integrations.gateways import registry
@@ -53,7 +52,7 @@ def set_active_gateway(*, gateway: str, actor: Actor, reason: str) -> GatewaySet
         raise InvalidInput(
             f"Unknown gateway {gateway!r}: choose stripe or nmi.", code="payment.unknown_gateway"
         )
-    with transaction.atomic(), acting(actor, reason=reason or "Active gateway changed"):
+    with service_transaction(actor, reason=reason or "Active gateway changed"):
         current = GatewaySettings.objects.select_for_update().get_or_create(id=1)[0]
         if current.active_gateway != gateway:
             current.active_gateway = gateway
@@ -87,7 +86,7 @@ def save_card(*, patient: Patient, gateway: str, token: str, actor: Actor) -> Pa
         )
     except GatewayError as error:
         raise _charge_error(error) from error
-    with transaction.atomic(), acting(actor, reason="Card saved"):
+    with service_transaction(actor, reason="Card saved"):
         for previous in PaymentMethod.objects.select_for_update().filter(
             patient=patient, is_default=True, removed_at__isnull=True
         ):
@@ -199,7 +198,7 @@ def _open_charge(
     reason: str,
 ) -> Payment:
     """Decide under the order's lock and commit a PENDING charge: the gateway is called after."""
-    with transaction.atomic(durable=True), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         lock_order(invoice.order_id)
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != InvoiceStatus.SENT:
@@ -231,7 +230,7 @@ def _open_charge(
 def record_successful_charge(
     *, payment: Payment, result: ChargeResult, actor: Actor, reason: str
 ) -> Payment:
-    with transaction.atomic(), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         order = lock_order(payment.invoice.order_id)
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if payment.status != PaymentStatus.PENDING:
@@ -251,7 +250,7 @@ def record_successful_charge(
 
 
 def record_failed_charge(*, payment: Payment, message: str, actor: Actor) -> Payment:
-    with transaction.atomic(), acting(actor, reason="Charge failed"):
+    with service_transaction(actor, reason="Charge failed"):
         order = lock_order(payment.invoice.order_id)
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if payment.status != PaymentStatus.PENDING:

@@ -7,12 +7,11 @@ on the gateway's word alone except to finish a refund the app itself started.
 
 from dataclasses import dataclass
 
-from django.db import transaction
-
 from billing.models import Payment, RefundAttempt
 from billing.refunds import apply_settled_refund, complete_attempt
 from billing.states import PaymentKind, PaymentStatus, RefundAttemptStatus
-from emr.kernel.actors import Actor, acting
+from emr.kernel.actors import Actor
+from emr.kernel.services import service_transaction
 from emr.workflows.outbox import emit
 from integrations.gateways.base import RefundResult, RefundStatus
 from orders.services import lock_order
@@ -61,7 +60,7 @@ def _attempt_for(reference: str) -> RefundAttempt | None:
 
 
 def _settle(*, payment: Payment, result: RefundResult, actor: Actor) -> Applied:
-    with transaction.atomic(), acting(actor, reason=f"Gateway reports refund {result.status}"):
+    with service_transaction(actor, reason=f"Gateway reports refund {result.status}"):
         order = lock_order(payment.invoice.order_id)
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if result.status == RefundStatus.SUCCEEDED and payment.status == PaymentStatus.PENDING:
@@ -95,7 +94,7 @@ def _record_outside_refund(*, result: RefundResult, gateway: str, actor: Actor) 
     ).first()
     if charge is None:
         return Applied("ignored: the refunded payment is not one of ours")
-    with transaction.atomic(), acting(actor, reason="Refund made outside the app"):
+    with service_transaction(actor, reason="Refund made outside the app"):
         order = lock_order(charge.invoice.order_id)
         settled = result.status == RefundStatus.SUCCEEDED
         refund = Payment.objects.create(

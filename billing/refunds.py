@@ -23,7 +23,6 @@ from contextlib import suppress
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -36,9 +35,10 @@ from billing.states import (
     PaymentStatus,
     RefundAttemptStatus,
 )
-from emr.kernel.actors import Actor, acting
+from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError, Forbidden, IntegrationFailed, InvalidInput, StateConflict
 from emr.kernel.money import format_cents
+from emr.kernel.services import service_transaction
 from emr.workflows.outbox import emit
 from integrations.gateways import registry
 from integrations.gateways.base import (
@@ -120,7 +120,7 @@ def _open_attempt(
     *, order: Order, actor: Actor, reason: str, amount_cents: int | None
 ) -> RefundAttempt:
     """Steps 1-2 and the decision, under the order's lock; commits a PENDING attempt."""
-    with transaction.atomic(durable=True), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         order = lock_order(order.pk)
         if order.status == OrderStatus.REFUNDED:
             raise _already_refunded(order)
@@ -237,7 +237,7 @@ def _refusal_for(error: GatewayError) -> DomainError:
 
 
 def fail_attempt(*, attempt: RefundAttempt, code: str, message: str, actor: Actor) -> RefundAttempt:
-    with transaction.atomic(), acting(actor, reason=f"Refund failed: {code}"):
+    with service_transaction(actor, reason=f"Refund failed: {code}"):
         attempt = RefundAttempt.objects.select_for_update().get(pk=attempt.pk)
         if attempt.status != RefundAttemptStatus.PENDING:
             return attempt
@@ -251,7 +251,7 @@ def fail_attempt(*, attempt: RefundAttempt, code: str, message: str, actor: Acto
 
 def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Actor) -> Payment:
     """Steps 4-8 for a gateway answer, once: a second caller gets the recorded payment."""
-    with transaction.atomic(), acting(actor, reason=attempt.reason):
+    with service_transaction(actor, reason=attempt.reason):
         order = lock_order(attempt.order_id)
         attempt = RefundAttempt.objects.select_for_update().get(pk=attempt.pk)
         if attempt.status == RefundAttemptStatus.SUCCEEDED:

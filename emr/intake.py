@@ -10,12 +10,11 @@ Needs correction: the patient fixes the answers and continues. Nothing financial
 order is recalculated (it waits for the intake again) and `intake.pending` tells the patient.
 """
 
-from django.db import transaction
-
 from emr.events import IntakeRejected, IntakeSentBack
-from emr.kernel.actors import Actor, acting
+from emr.kernel.actors import Actor
 from emr.kernel.errors import InvalidInput, StateConflict
 from emr.kernel.events import publish
+from emr.kernel.services import service_transaction
 from emr.models import IntakeResponse, IntakeStatus
 from emr.workflows.outbox import emit
 
@@ -26,7 +25,7 @@ REVIEWABLE = frozenset({IntakeStatus.SUBMITTED, IntakeStatus.NEEDS_CORRECTION})
 def reject_intake(*, intake: IntakeResponse, actor: Actor, note: str) -> IntakeResponse:
     """REJECTED, with everything it is linked to; returns the intake."""
     note = _require_note(note)
-    with transaction.atomic(), acting(actor, reason=(f"Intake rejected: {note}")):
+    with service_transaction(actor, reason=f"Intake rejected: {note}"):
         intake = _lock_reviewable(intake)
         intake.status = IntakeStatus.REJECTED
         intake.review_note = note
@@ -41,8 +40,7 @@ def send_back_for_correction(*, intake: IntakeResponse, actor: Actor, note: str)
     (the order is only recalculated: it waits for the intake again)."""
     note = _require_note(note)
     with (
-        transaction.atomic(),
-        acting(actor, reason=(f"Intake needs correction: {note}")),
+        service_transaction(actor, reason=f"Intake needs correction: {note}"),
     ):
         intake = _lock_reviewable(intake)
         intake.status = IntakeStatus.NEEDS_CORRECTION

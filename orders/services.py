@@ -8,16 +8,16 @@ locks the order row while it decides, validates before writing, and leaves an au
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.utils import timezone
 
 from billing.invoices import set_invoice_status
 from billing.models import Invoice, Payment
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
-from emr.kernel.actors import Actor, acting
+from emr.kernel.actors import Actor
 from emr.kernel.errors import InvalidInput, StateConflict
 from emr.kernel.events import publish
 from emr.kernel.numbering import next_number
+from emr.kernel.services import service_transaction
 from emr.models import Patient
 from orders.events import OrderProgressed
 from orders.models import Order, OrderItem, Product
@@ -70,7 +70,7 @@ def create_order(
     """A new order, PENDING, with its invoice SENT for the total."""
     _validate_lines(lines)
     currency = lines[0].product.currency
-    with transaction.atomic(), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         items = [
             OrderItem(
                 product=line.product,
@@ -150,7 +150,7 @@ def change_status(*, order: Order, target: str, actor: Actor, reason: str) -> Or
             "fulfilment; it cannot be set by hand.",
             code="order.not_a_staff_move",
         )
-    with transaction.atomic(), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         order = lock_order(order.pk)
         set_status(order, target)
         if target in {OrderStatus.CANCELLED, OrderStatus.REJECTED}:
@@ -197,7 +197,7 @@ def record_fact(*, order: Order, fact: str, actor: Actor, reason: str) -> Order:
     """Record that a fulfilment fact happened (once) and recalculate the status from it."""
     if fact not in FACT_FIELDS:
         raise InvalidInput(f"Unknown fulfilment fact {fact!r}.", code="order.unknown_fact")
-    with transaction.atomic(), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         order = lock_order(order.pk)
         field = FACT_FIELDS[fact]
         if getattr(order, field) is None:
@@ -208,7 +208,7 @@ def record_fact(*, order: Order, fact: str, actor: Actor, reason: str) -> Order:
 
 def recalculate_status(*, order: Order, actor: Actor, reason: str) -> Order:
     """Derive the in-progress status from the facts; action-set statuses are left alone."""
-    with transaction.atomic(), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         order = lock_order(order.pk)
         if order.status in ACTION_ONLY:
             return order

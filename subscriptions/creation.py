@@ -11,14 +11,14 @@ and invoice are cancelled, and the FAILED payment stays on record for CS. A clin
 an active subscription nobody paid for, nor a "subscription" the patient never had.
 """
 
-from django.db import transaction
 from django.utils import timezone
 
 from billing.models import PaymentMethod
 from billing.payments import active_gateway
 from billing.states import Gateway
-from emr.kernel.actors import Actor, acting
+from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError, InvalidInput, StateConflict
+from emr.kernel.services import service_transaction
 from emr.models import Patient
 from orders.models import Order
 from orders.services import change_status
@@ -27,7 +27,7 @@ from subscriptions.cards import is_chargeable
 from subscriptions.charging import Outcome, charge_order
 from subscriptions.cycles import open_next_cycle
 from subscriptions.models import Plan, Subscription
-from subscriptions.services import audit_reason, close_subscription, lock_subscription
+from subscriptions.services import close_subscription, lock_subscription
 from subscriptions.states import CancellationCause, SubscriptionStatus
 
 NEVER_STARTED = "First payment failed: the subscription never started"
@@ -87,8 +87,7 @@ def create_awaiting_first_payment(
 ) -> Subscription:
     """The subscription (PAUSED, awaiting its first payment) and its first order, committed."""
     with (
-        transaction.atomic(),
-        acting(actor, reason=audit_reason(f"Subscription to {plan.name} started")),
+        service_transaction(actor, reason=f"Subscription to {plan.name} started"),
     ):
         now = timezone.now()
         subscription = Subscription.objects.create(
@@ -114,12 +113,10 @@ def first_order_of(subscription: Subscription) -> Order:
 def close_never_started(subscription: Subscription, *, actor: Actor, detail: str) -> None:
     """Its first payment failed: close the unpaid first order and the subscription."""
     reason = f"{NEVER_STARTED}. {detail}".strip()[:500]
-    with transaction.atomic(), acting(actor, reason=audit_reason(reason)):
+    with service_transaction(actor, reason=reason):
         order = first_order_of(subscription)
         if order.status in {OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT}:
-            change_status(
-                order=order, target=OrderStatus.CANCELLED, actor=actor, reason=audit_reason(reason)
-            )
+            change_status(order=order, target=OrderStatus.CANCELLED, actor=actor, reason=reason)
         subscription = lock_subscription(subscription.pk)
         if subscription.status != SubscriptionStatus.CANCELLED:
             close_subscription(subscription, cause=CancellationCause.NOT_STARTED, actor=actor)

@@ -13,19 +13,18 @@ This module never imports `billing.payments` (billing imports it): it only recor
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from billing.states import InvoiceStatus
-from emr.kernel.actors import Actor, acting
+from emr.kernel.actors import Actor
 from emr.kernel.enqueue import enqueue_after_commit
+from emr.kernel.services import service_transaction
 from emr.workflows.outbox import emit
 from orders.models import Order
 from orders.services import WAITING_FOR_PAYMENT, lock_order, recalculate_status, set_status
 from orders.states import IN_PROGRESS, OrderKind, OrderStatus, RecoveryStatus
 from subscriptions.models import PlanSwitch, Subscription, SubscriptionCycle
 from subscriptions.services import (
-    audit_reason,
     close_subscription,
     lock_subscription,
     open_cycle_invoices,
@@ -71,7 +70,7 @@ def record_failed_attempt(
     billing already emitted it for the FAILED payment it recorded.
     """
     reason = f"Payment recovery: {RecoveryStatus(status).label.lower()}"
-    with transaction.atomic(), acting(actor, reason=audit_reason(reason)):
+    with service_transaction(actor, reason=reason):
         order = lock_order(order.pk)
         if order.invoice.status != InvoiceStatus.SENT:
             return order  # paid (or closed) meanwhile: nothing to recover
@@ -120,8 +119,7 @@ def reactivate_after_payment(*, order: Order, actor: Actor) -> None:
     if order.subscription_id is None:
         return
     with (
-        transaction.atomic(),
-        acting(actor, reason=audit_reason(f"Payment received for {order.number}")),
+        service_transaction(actor, reason=f"Payment received for {order.number}"),
     ):
         _clear_recovery(order)
         subscription = lock_subscription(order.subscription_id)

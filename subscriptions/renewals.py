@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from billing.states import InvoiceStatus
 from emr.kernel.actors import Actor, Door, acting
 from emr.kernel.errors import DomainError
+from emr.kernel.services import service_transaction
 from emr.workflows.outbox import emit
 from orders.models import Order
 from subscriptions.cards import billing_card_for
@@ -104,7 +104,7 @@ def renew_subscription(*, subscription_id: int, due_at: datetime, actor: Actor) 
 
 
 def _claim_renewal(*, subscription_id: int, due_at: datetime, actor: Actor):
-    with transaction.atomic(), acting(actor, reason="Subscription renewal"):
+    with service_transaction(actor, reason="Subscription renewal"):
         subscription = (
             Subscription.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("plan__product", "patient")
@@ -186,7 +186,7 @@ def retry_order(*, order_id: int, due_at: datetime, actor: Actor) -> str:
 
 
 def _claim_retry(*, order_id: int, due_at: datetime, actor: Actor):
-    with transaction.atomic(), acting(actor, reason="Payment recovery retry"):
+    with service_transaction(actor, reason="Payment recovery retry"):
         order = (
             Order.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("invoice")
@@ -244,7 +244,7 @@ def send_upcoming_renewal_notices(
 
 
 def _notify_upcoming_renewal(subscription_id: int, *, renews_at: datetime, actor: Actor) -> int:
-    with transaction.atomic(), acting(actor, reason="Upcoming renewal notice"):
+    with service_transaction(actor, reason="Upcoming renewal notice"):
         subscription = (
             Subscription.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("plan", "patient")

@@ -17,7 +17,7 @@ from emr.kernel.actors import Actor, acting
 from emr.kernel.errors import DomainError
 from subscriptions.models import PlanSwitch, Subscription
 from subscriptions.renewals import system_actor
-from subscriptions.services import audit_reason, close_subscription, lock_subscription
+from subscriptions.services import close_subscription, lock_subscription
 from subscriptions.states import CancellationCause, SubscriptionStatus, SwitchStatus
 from subscriptions.switching import run_switch
 
@@ -54,7 +54,7 @@ def _run_due_cancellations(*, actor: Actor) -> int:
             ):
                 continue
             reason = f"Scheduled cancellation: {subscription.cancellation_scheduled_reason}"
-            with acting(actor, reason=audit_reason(reason)):
+            with acting(actor, reason=reason):
                 close_subscription(subscription, cause=CancellationCause.SCHEDULED, actor=actor)
             cancelled += 1
     return cancelled

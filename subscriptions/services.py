@@ -11,13 +11,13 @@ None of this moves money: cancelling never refunds, never cancels orders already
 never stops a shipment (the guide, "Subscription Cancellation").
 """
 
-from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Invoice
 from billing.states import InvoiceStatus
-from emr.kernel.actors import Actor, acting
+from emr.kernel.actors import Actor
 from emr.kernel.errors import InvalidInput, StateConflict
+from emr.kernel.services import service_transaction
 from emr.workflows.outbox import emit
 from orders.models import Order
 from orders.services import WAITING_FOR_PAYMENT
@@ -45,15 +45,6 @@ def lock_subscription(subscription_id: int) -> Subscription:
 
 
 # The audit history's change-reason column holds 100 characters.
-AUDIT_REASON_LENGTH = 100
-
-
-def audit_reason(text: str) -> str:
-    """`text` as the audit history can hold it: longer reasons are cut, never refused (the full
-    text is kept where it matters, e.g. a scheduled cancellation's reason)."""
-    if len(text) <= AUDIT_REASON_LENGTH:
-        return text
-    return f"{text[: AUDIT_REASON_LENGTH - 1]}…"
 
 
 def require_reason(reason: str) -> str:
@@ -101,7 +92,7 @@ def cancel_subscription(
     intake rejection is a medical decision and is not subject to that rule.
     """
     reason = require_reason(reason)
-    with transaction.atomic(), acting(actor, reason=audit_reason(reason)):
+    with service_transaction(actor, reason=reason):
         _lock_orders_awaiting_retry(subscription.pk)
         subscription = lock_subscription(subscription.pk)
         subscription.transitions.check(subscription.status, S.CANCELLED)
@@ -156,7 +147,7 @@ def _withdraw_scheduled_switch(subscription: Subscription) -> None:
 def pause_subscription(*, subscription: Subscription, actor: Actor, reason: str) -> Subscription:
     """Billing stops until resumed; refused to patients (and CS) while a balance remains."""
     reason = require_reason(reason)
-    with transaction.atomic(), acting(actor, reason=audit_reason(reason)):
+    with service_transaction(actor, reason=reason):
         subscription = lock_subscription(subscription.pk)
         subscription.transitions.check(subscription.status, S.PAUSED)
         check_may_stop(subscription, actor=actor, action="pause")
@@ -169,7 +160,7 @@ def resume_subscription(*, subscription: Subscription, actor: Actor, reason: str
     """Billing resumes from now. A subscription paused by a failed payment resumes when its
     recovery invoice is paid; only a billing admin may resume it before that."""
     reason = require_reason(reason)
-    with transaction.atomic(), acting(actor, reason=audit_reason(reason)):
+    with service_transaction(actor, reason=reason):
         subscription = lock_subscription(subscription.pk)
         subscription.transitions.check(subscription.status, S.ACTIVE)
         if subscription.awaiting_payment and not may_override_recovery_balance(actor):
@@ -204,7 +195,7 @@ def _awaiting_payment_refusal(subscription: Subscription) -> str:
 def expire_subscription(*, subscription: Subscription, actor: Actor, reason: str) -> Subscription:
     """A fixed-term subscription reached its end date."""
     reason = require_reason(reason)
-    with transaction.atomic(), acting(actor, reason=audit_reason(reason)):
+    with service_transaction(actor, reason=reason):
         subscription = lock_subscription(subscription.pk)
         return set_subscription_status(subscription, S.EXPIRED)
 
@@ -216,7 +207,7 @@ def schedule_cancellation(*, subscription: Subscription, actor: Actor, reason: s
     """Store a cancellation to run after the final required recovery payment (the guide,
     "Scheduled Subscription Cancellation"). Billing continues through the payment-only cycles."""
     reason = require_reason(reason)
-    with transaction.atomic(), acting(actor, reason=audit_reason(reason)):
+    with service_transaction(actor, reason=reason):
         subscription = lock_subscription(subscription.pk)
         subscription.transitions.check(subscription.status, S.CANCELLED)
         _check_may_schedule(subscription)
@@ -257,7 +248,7 @@ def withdraw_scheduled_cancellation(
 ) -> Subscription:
     """Withdraw a scheduled cancellation before it runs; the request stays in the history."""
     reason = require_reason(reason)
-    with transaction.atomic(), acting(actor, reason=audit_reason(reason)):
+    with service_transaction(actor, reason=reason):
         subscription = lock_subscription(subscription.pk)
         if subscription.status == S.CANCELLED:
             raise StateConflict(

@@ -12,14 +12,14 @@ A switch never edits the old subscription: it creates a new one.
   payment succeeds.
 """
 
-from django.db import transaction
 from django.utils import timezone
 
 from billing.models import PaymentMethod
 from billing.states import InvoiceStatus
-from emr.kernel.actors import Actor, acting
+from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError, InvalidInput, StateConflict
 from emr.kernel.money import format_cents
+from emr.kernel.services import service_transaction
 from orders.models import Order
 from orders.services import change_status, create_order
 from orders.states import OrderKind, OrderStatus
@@ -36,7 +36,6 @@ from subscriptions.cycles import plan_line
 from subscriptions.models import Plan, PlanSwitch, Subscription
 from subscriptions.policies import check_may_switch
 from subscriptions.services import (
-    audit_reason,
     lock_subscription,
     open_cycle_invoices,
     require_reason,
@@ -67,7 +66,7 @@ def switch_plan(
     check_may_switch(actor)
     check_plan_available(plan)
     reason = require_reason(reason or f"Switch to {plan.name}")
-    with transaction.atomic(), acting(actor, reason=audit_reason(reason)):
+    with service_transaction(actor, reason=reason):
         old = lock_subscription(subscription.pk)
         _check_switchable(old, plan=plan, timing=timing)
         card = None
@@ -187,8 +186,7 @@ def run_switch(*, switch: PlanSwitch, actor: Actor) -> PlanSwitch:
 def _prepare_due_switch(switch: PlanSwitch, *, actor: Actor) -> bool:
     """A scheduled switch whose final recovery payment came in: open its replacement now."""
     with (
-        transaction.atomic(),
-        acting(actor, reason=audit_reason(f"Scheduled switch to {switch.target_plan}")),
+        service_transaction(actor, reason=f"Scheduled switch to {switch.target_plan}"),
     ):
         old = lock_subscription(switch.subscription_id)
         switch = PlanSwitch.objects.select_for_update().get(pk=switch.pk)
@@ -222,15 +220,13 @@ def _charges_of(switch: PlanSwitch) -> list[tuple[Order, str]]:
 def _fail(switch: PlanSwitch, *, attempt: ChargeAttempt, failed_charge: str, actor: Actor) -> None:
     """The old subscription stays as it was; what was not paid is closed; nothing is refunded."""
     reason = f"Plan switch failed ({failed_charge.lower()}): {attempt.message}"[:500]
-    with transaction.atomic(), acting(actor, reason=audit_reason(reason)):
+    with service_transaction(actor, reason=reason):
         payoff = switch.payoff_order
         if payoff is not None and payoff.status in {
             OrderStatus.PENDING,
             OrderStatus.AWAITING_PAYMENT,
         }:
-            change_status(
-                order=payoff, target=OrderStatus.CANCELLED, actor=actor, reason=audit_reason(reason)
-            )
+            change_status(order=payoff, target=OrderStatus.CANCELLED, actor=actor, reason=reason)
         close_never_started(switch.replacement, actor=actor, detail=attempt.message)
         switch = PlanSwitch.objects.select_for_update().get(pk=switch.pk)
         switch.status = SwitchStatus.FAILED
@@ -260,7 +256,7 @@ def withdraw_scheduled_switch(
     *, subscription: Subscription, actor: Actor, reason: str = "Scheduled switch withdrawn"
 ) -> PlanSwitch:
     reason = require_reason(reason)
-    with transaction.atomic(), acting(actor, reason=audit_reason(reason)):
+    with service_transaction(actor, reason=reason):
         switch = (
             PlanSwitch.objects.select_for_update()
             .filter(subscription=subscription, status=SwitchStatus.SCHEDULED)

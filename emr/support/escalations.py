@@ -5,12 +5,12 @@ CS opens an escalation when the app refuses something or a case needs another te
 audit history in the same transaction, with the actor and the reason.
 """
 
-from django.db import transaction
 from django.utils import timezone
 
-from emr.kernel.actors import Actor, acting
+from emr.kernel.actors import Actor
 from emr.kernel.errors import Forbidden, InvalidInput
 from emr.kernel.numbering import next_number
+from emr.kernel.services import service_transaction
 from emr.support.models import Escalation
 from emr.support.packets import build_packet, render_packet, suggest_route
 from emr.support.states import RESOLVE_PERMISSIONS, EscalationRoute, EscalationStatus
@@ -49,7 +49,7 @@ def open_escalation(
     suggestion = suggest_route(packet)
     route = route or suggestion.route
     reason = f"Escalated to {EscalationRoute(route).label}"
-    with transaction.atomic(), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         number = next_number("ESC")
         return Escalation.objects.create(
             number=number,
@@ -88,7 +88,7 @@ def resolve_escalation(*, escalation: Escalation, note: str, actor: Actor) -> Es
             "Say how the escalation was resolved: a note is required.",
             code="escalation.note_required",
         )
-    with transaction.atomic(), acting(actor, reason=f"Resolved: {note}"):
+    with service_transaction(actor, reason=f"Resolved: {note}"):
         escalation = Escalation.objects.select_for_update().get(pk=escalation.pk)
         route = EscalationRoute(escalation.route)
         _require(

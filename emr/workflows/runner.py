@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from emr.kernel.actors import Actor
 from emr.kernel.enqueue import enqueue
+from emr.kernel.services import service_transaction
 from emr.workflows.errors import RunNotRetryable
 from emr.workflows.models import (
     RunStatus,
@@ -187,7 +188,7 @@ def _take_step(run: WorkflowRun) -> WorkflowRun:
 
 def _take_local_step(run: WorkflowRun, step: Step) -> WorkflowRun:
     # The step's own writes (a status change) and its log commit together, or neither does.
-    with transaction.atomic():
+    with service_transaction(workflow_actor(run.workflow_id), reason="Workflow step"):
         run = _relock(run)
         log = StepLog(run=run, step_number=run.next_step, kind=step.kind, attempt=run.attempt + 1)
         outcome = _perform(step, run, attempt=log.attempt)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import transaction
-
-from emr.kernel.actors import Actor, acting
+from emr.kernel.actors import Actor
+from emr.kernel.services import service_transaction
 from emr.workflows.errors import WorkflowHasRuns
 from emr.workflows.models import Workflow, WorkflowStep
 from emr.workflows.validation import StepSpec, validate_definition
@@ -23,7 +22,7 @@ def create_workflow(
     description: str = "",
 ) -> Workflow:
     checked = validate_definition(trigger=trigger, steps=steps)
-    with transaction.atomic(), acting(actor, reason="Workflow created"):
+    with service_transaction(actor, reason="Workflow created"):
         workflow = Workflow.objects.create(
             name=name, trigger=trigger, active=active, description=description
         )
@@ -46,7 +45,7 @@ def update_workflow(
     current = [StepSpec(kind=step.kind, config=step.config) for step in workflow.steps.all()]
     # The existing steps are checked too: a new trigger may not have the fields they use.
     checked = validate_definition(trigger=trigger, steps=steps if steps is not None else current)
-    with transaction.atomic(), acting(actor, reason="Workflow changed"):
+    with service_transaction(actor, reason="Workflow changed"):
         workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
         workflow.trigger = trigger
         for field, value in (("name", name), ("active", active), ("description", description)):
@@ -75,7 +74,7 @@ def delete_workflow(*, workflow: Workflow, actor: Actor) -> None:
             f"“{workflow.name}” has already run, and its runs stay on record. "
             "Make it inactive instead of deleting it."
         )
-    with transaction.atomic(), acting(actor, reason="Workflow deleted"):
+    with service_transaction(actor, reason="Workflow deleted"):
         for step in workflow.steps.all():
             step.delete()
         workflow.delete()

@@ -19,7 +19,6 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from emr.kernel.actors import Actor, acting
@@ -31,6 +30,7 @@ from emr.kernel.errors import (
     InvalidTransition,
     StateConflict,
 )
+from emr.kernel.services import service_transaction
 from emr.workflows.outbox import emit
 from integrations.beluga import client as beluga_client
 from integrations.beluga.errors import BelugaError, VisitNotSubmitted
@@ -175,7 +175,7 @@ def submission_of(visit: BelugaVisit) -> dict[str, Any]:
 def _record_submission(
     visit: BelugaVisit, *, answer: beluga_client.Visit, actor: Actor, reason: str
 ) -> BelugaVisit:
-    with transaction.atomic(), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         visit = lock_visit(visit.pk)
         if visit.is_submitted:
             return visit  # a concurrent submission recorded the same answer first
@@ -191,7 +191,7 @@ def _record_submission(
 def _record_submission_failure(
     visit: BelugaVisit, *, failure: IntegrationFailed, actor: Actor, reason: str
 ) -> None:
-    with transaction.atomic(), acting(actor, reason=f"{reason} (failed)"):
+    with service_transaction(actor, reason=f"{reason} (failed)"):
         visit = lock_visit(visit.pk)
         if visit.is_submitted:
             return
@@ -243,7 +243,7 @@ def cancel_visit(*, visit: BelugaVisit, actor: Actor, reason: str) -> BelugaVisi
             f"Beluga answered the cancellation with visit status {answer.visit_status!r} "
             "instead of canceled."
         )
-    with transaction.atomic(), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         visit = lock_visit(visit.pk)
         # Re-checked under the lock: a concurrent cancel or a webhook may have recorded it.
         visit.transitions.check(visit.status, VisitStatus.CANCELED)

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from emr.kernel.actors import Actor, Door, acting
+from emr.kernel.actors import Actor, Door
 from emr.kernel.errors import DomainError, InvalidInput
+from emr.kernel.services import service_transaction
 from emr.models import Prescription
 from integrations.beluga.models import BelugaMessage, BelugaVisit, BelugaWebhookEvent
 from integrations.beluga.services import mark_cancelled
@@ -93,7 +93,7 @@ def receive_event(event: BelugaEvent) -> EventResult:
         defaults={"event_type": event.event_type, "master_id": event.master_id},
     )
     visit = _visit_for(event)
-    with transaction.atomic():
+    with service_transaction(WEBHOOK_ACTOR, reason=f"Beluga {event.event_type}"):
         stored = BelugaWebhookEvent.objects.select_for_update().get(pk=stored.pk)
         if not created:
             stored.deliveries += 1
@@ -120,7 +120,7 @@ def _process(event: BelugaEvent, visit: BelugaVisit | None) -> tuple[WebhookOutc
         if visit is None:
             raise Ignored(f"no visit with masterId {event.master_id!r} here")
         # A savepoint: a handler that fails leaves nothing behind but the recorded outcome.
-        with transaction.atomic(), acting(WEBHOOK_ACTOR, reason=f"Beluga {event.event_type}"):
+        with service_transaction(WEBHOOK_ACTOR, reason=f"Beluga {event.event_type}"):
             detail = handler(event, BelugaVisit.objects.select_for_update().get(pk=visit.pk))
     except Ignored as ignored:
         return WebhookOutcome.IGNORED, str(ignored)

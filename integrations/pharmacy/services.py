@@ -17,13 +17,13 @@ import logging
 import secrets
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from emr.kernel.actors import Actor, acting
 from emr.kernel.enqueue import enqueue_after_commit
 from emr.kernel.errors import IntegrationFailed, InvalidInput, StateConflict
+from emr.kernel.services import service_transaction
 from emr.workflows.outbox import emit
 from integrations.pharmacy import dispensepro
 from integrations.pharmacy.errors import ManualVerificationRequired, PrescriptionRequired
@@ -192,7 +192,7 @@ def _refuse_closed_order(order: Order) -> None:
 def _record_sent(
     pharmacy_order: PharmacyOrder, *, external_id: str, actor: Actor, reason: str
 ) -> PharmacyOrder:
-    with transaction.atomic(), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         pharmacy_order = lock_pharmacy_order(pharmacy_order.pk)
         if pharmacy_order.status == PharmacyOrderStatus.SUBMITTED:
             return pharmacy_order  # a concurrent submission recorded it first
@@ -210,7 +210,7 @@ def _record_sent(
 def _record_failure(
     pharmacy_order: PharmacyOrder, *, failure: IntegrationFailed, actor: Actor, reason: str
 ) -> None:
-    with transaction.atomic(), acting(actor, reason=f"{reason} (failed)"):
+    with service_transaction(actor, reason=f"{reason} (failed)"):
         pharmacy_order = lock_pharmacy_order(pharmacy_order.pk)
         # Unless it moved on meanwhile (submitted by a concurrent retry, cancelled by CS).
         if pharmacy_order.transitions.can(pharmacy_order.status, PharmacyOrderStatus.FAILED):
@@ -262,7 +262,7 @@ def void_pharmacy_order(
         raise dispensepro.PharmacyError(
             f"DispensePro answered the void with status {answer.status!r} instead of voided."
         )
-    with transaction.atomic(), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         pharmacy_order = lock_pharmacy_order(pharmacy_order.pk)
         mark_voided(pharmacy_order, actor=actor)
     return pharmacy_order
@@ -293,7 +293,7 @@ def record_shipment(
 
     Idempotent: a second report of the same shipment only fills in missing tracking.
     """
-    with transaction.atomic(), acting(actor, reason=reason):
+    with service_transaction(actor, reason=reason):
         pharmacy_order = lock_pharmacy_order(pharmacy_order.pk)
         _apply_shipment(
             pharmacy_order,
@@ -351,7 +351,7 @@ def record_fulfilment_check(
             "from DispensePro, instead of recording a manual check.",
             code="pharmacy.use_api",
         )
-    with transaction.atomic(), acting(actor, reason=note):
+    with service_transaction(actor, reason=note):
         pharmacy_order = lock_pharmacy_order(pharmacy_order.pk)
         target = FINDING_STATUS[FulfilmentFinding(finding)]
         if target == PharmacyOrderStatus.SHIPPED:
@@ -409,7 +409,7 @@ def apply_dispensepro_state(
             tracking_number=remote.tracking_number,
         )
     if remote.status == dispensepro.VOIDED:
-        with transaction.atomic(), acting(actor, reason=f"{reason}: voided"):
+        with service_transaction(actor, reason=f"{reason}: voided"):
             pharmacy_order = lock_pharmacy_order(pharmacy_order.pk)
             if pharmacy_order.status != PharmacyOrderStatus.VOIDED:
                 mark_voided(pharmacy_order, actor=actor)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from emr.kernel.actors import Actor, Door
 from emr.kernel.errors import DomainError, InvalidInput
+from emr.kernel.services import service_transaction
 from integrations.pharmacy import dispensepro, services
 from integrations.pharmacy.models import PharmacyOrder, PharmacyWebhookEvent
 from integrations.pharmacy.states import (
@@ -75,7 +76,7 @@ def receive_event(event: PharmacyEvent) -> EventResult:
     stored, created = PharmacyWebhookEvent.objects.get_or_create(
         source=event.source, event_id=event.event_id, defaults={"event_type": event.event_type}
     )
-    with transaction.atomic():
+    with service_transaction(ACTORS[event.source], reason=f"Pharmacy {event.event_type}"):
         stored = PharmacyWebhookEvent.objects.select_for_update().get(pk=stored.pk)
         if not created:
             stored.deliveries += 1

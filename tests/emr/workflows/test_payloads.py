@@ -9,8 +9,8 @@ from emr.models import IntakeResponse
 from emr.workflows import catalogue, payloads
 from emr.workflows.outbox import emit
 from orders.states import OrderStatus
+from tests.emr.workflows.helpers import fail_charge, pay
 from tests.factories import PatientFactory, SubscriptionFactory, make_order
-from tests.workflows.helpers import fail_charge, pay
 
 pytestmark = pytest.mark.django_db
 

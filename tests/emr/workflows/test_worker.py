@@ -15,8 +15,8 @@ from emr.workflows import runner
 from emr.workflows.models import RunStatus, StepOutcome, WorkflowRun
 from emr.workflows.outbox import emit
 from orders.states import OrderStatus
+from tests.emr.workflows.helpers import RECOVERY_STEPS, fail_charge, make_workflow, pay
 from tests.factories import make_order
-from tests.workflows.helpers import RECOVERY_STEPS, fail_charge, make_workflow, pay
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -25,7 +25,7 @@ DEADLINE_SECONDS = 30
 
 @pytest.fixture
 def celery_worker_env() -> dict[str, str]:
-    return {"DJANGO_SETTINGS_MODULE": "tests.workflows.worker_settings"}
+    return {"DJANGO_SETTINGS_MODULE": "tests.emr.workflows.worker_settings"}
 
 
 def wait_until(condition: Callable[[], bool], *, worker, tick: Callable[[], object] | None = None):
@@ -136,6 +136,6 @@ def test_a_receiver_answering_500_is_retried_with_backoff_and_every_attempt_logg
         (3, StepOutcome.SENT, 200),
     ]
     backoffs = [log.retry_at - log.finished_at for log in logs[:2]]
-    assert backoffs[0] < backoffs[1]  # 0.5 s, then 1 s (tests/workflows/worker_settings.py)
+    assert backoffs[0] < backoffs[1]  # 0.5 s, then 1 s (tests/emr/workflows/worker_settings.py)
     assert len(receiver.requests) == 3
     assert all(receiver.signature_valid(request) for request in receiver.requests)

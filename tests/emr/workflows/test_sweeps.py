@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from emr.workflows import dispatch, runner
 from emr.workflows.models import DispatchStatus, RunStatus, WorkflowEvent, WorkflowRun
+from tests.emr.workflows.helpers import make_workflow
 from tests.factories import make_order
-from tests.workflows.helpers import make_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,7 +2,7 @@ import pytest
 
 from emr.workflows import dispatch, runner, sms
 from emr.workflows.models import WorkflowRun
-from tests.workflows.receiver import WebhookReceiver
+from tests.emr.workflows.receiver import WebhookReceiver
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ from rest_framework.test import APIClient
 from emr.workflows import dispatch
 from emr.workflows.models import Workflow
 from emr.workflows.outbox import emit
+from tests.emr.workflows.helpers import make_workflow
 from tests.factories import UserFactory, make_order
-from tests.workflows.helpers import make_workflow
 
 pytestmark = pytest.mark.django_db
 

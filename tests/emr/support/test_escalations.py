@@ -15,8 +15,8 @@ from emr.support.models import Escalation
 from emr.support.states import EscalationRoute, EscalationStatus
 from integrations.pharmacy.states import PharmacyOrderStatus
 from orders.states import OrderStatus
+from tests.emr.support.conftest import add_pharmacy_order, add_visit, link_subscription
 from tests.factories import make_order
-from tests.support.conftest import add_pharmacy_order, add_visit, link_subscription
 
 pytestmark = pytest.mark.django_db
 

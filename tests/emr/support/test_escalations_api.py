@@ -5,8 +5,8 @@ from rest_framework.test import APIClient
 
 from emr.support.models import Escalation
 from emr.support.states import EscalationRoute
+from tests.emr.support.conftest import link_subscription
 from tests.factories import make_order
-from tests.support.conftest import link_subscription
 
 pytestmark = pytest.mark.django_db
 

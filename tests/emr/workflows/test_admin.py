@@ -7,8 +7,8 @@ from django.contrib.auth.models import User
 from emr.workflows import dispatch, runner, sms
 from emr.workflows.models import RunStatus, Workflow, WorkflowRun
 from emr.workflows.outbox import emit
+from tests.emr.workflows.helpers import make_workflow
 from tests.factories import make_order
-from tests.workflows.helpers import make_workflow
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from emr.workflows.outbox import emit
 from emr.workflows.steps import workflow_actor
 from orders.models import Order
 from orders.states import OrderStatus
+from tests.emr.workflows.helpers import RECOVERY_STEPS, TESTS, fail_charge, make_workflow, pay
 from tests.factories import PatientFactory, make_order
-from tests.workflows.helpers import RECOVERY_STEPS, TESTS, fail_charge, make_workflow, pay
 
 pytestmark = pytest.mark.django_db
 
