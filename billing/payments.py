@@ -3,10 +3,17 @@
 A charge is at most once: the PENDING payment row is committed (under the order's lock) before
 the gateway is called, its `reference` is the gateway idempotency key, and a second charge of
 the same invoice meanwhile is refused. The gateway is called with no transaction open; the
-answer is then recorded in a short transaction of its own.
+answer is then recorded in a short transaction of its own. When that answer is lost (a
+timeout, a dropped connection, a crash), the row stays PENDING until the charge janitor,
+`reconcile_charges`, asks the gateway what happened.
 """
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
 
 from billing.events import InvoicePaid
 from billing.invoices import set_invoice_status
@@ -28,6 +35,8 @@ from integrations.gateways.base import (
     PaymentDeclined,
 )
 from orders.services import lock_order, recalculate_status
+
+logger = logging.getLogger(__name__)
 
 
 class PaymentRequired(DomainError):
@@ -271,3 +280,51 @@ def _charge_error(error: GatewayError) -> DomainError:
     if isinstance(error, GatewayAuthenticationFailed):
         return IntegrationFailed(error.message, code="payment.gateway_auth_failed")
     return IntegrationFailed(error.message, code="payment.gateway_failed")
+
+
+def reconcile_charges(*, actor: Actor | None = None, older_than: timedelta | None = None) -> int:
+    """The charge janitor: resolve charges left PENDING because the gateway's answer was lost.
+
+    Each is looked up at the gateway that took it, by its reference. Found: recorded as if the
+    answer had arrived (the invoice PAID, the order recalculated, a subscription out of
+    recovery). Not found: no money moved, so the payment FAILED and the invoice can be charged
+    again. It never charges. A gateway that cannot answer now is asked again on the next run.
+    `older_than` (longer than the gateway timeout) keeps a charge still in flight from being
+    declared missing. Returns the number of charges resolved. Safe to run concurrently: the
+    recording re-checks the payment under its lock, so only one run records each answer.
+    """
+    actor = actor or Actor.system("charge-reconciler")
+    if older_than is None:
+        older_than = timedelta(seconds=settings.CHARGE_RECONCILE_AFTER_SECONDS)
+    stale = Payment.objects.filter(
+        kind=PaymentKind.CHARGE,
+        status=PaymentStatus.PENDING,
+        created_at__lte=timezone.now() - older_than,
+    )
+    return sum(
+        _reconcile_charge(payment, actor=actor)
+        for payment in stale.select_related("invoice").order_by("created_at", "id")
+    )
+
+
+NO_CHARGE_AT_THE_GATEWAY = (
+    "The gateway has no record of this charge: no money moved. The invoice can be charged again."
+)
+
+
+def _reconcile_charge(payment: Payment, *, actor: Actor) -> bool:
+    try:
+        found = registry.gateway_for(payment.gateway).find_charge(reference=str(payment.reference))
+    except GatewayError as error:
+        logger.warning("Charge %s not reconciled now: %s", payment.reference, error.message)
+        return False
+    if found is None:
+        record_failed_charge(payment=payment, message=NO_CHARGE_AT_THE_GATEWAY, actor=actor)
+    else:
+        record_successful_charge(
+            payment=payment,
+            result=found,
+            actor=actor,
+            reason="Charge confirmed by the gateway after its answer was lost",
+        )
+    return True

@@ -167,9 +167,10 @@ DISPENSEPRO_WEBHOOK_SECRET = env.str("DISPENSEPRO_WEBHOOK_SECRET", default="")
 OWN_PHARMACY_WEBHOOK_SECRET = env.str("OWN_PHARMACY_WEBHOOK_SECRET", default="")
 
 GATEWAY_TIMEOUT_SECONDS = env.float("GATEWAY_TIMEOUT_SECONDS", default=30.0)
-# A refund attempt left PENDING (crash, timeout) is resolved by asking the gateway once it is
-# older than this; younger ones may still be waiting for their answer.
+# A refund attempt or a charge left PENDING (crash, timeout) is resolved by asking the gateway
+# once it is older than this; younger ones may still be waiting for their answer.
 REFUND_RECONCILE_AFTER_SECONDS = env.int("REFUND_RECONCILE_AFTER_SECONDS", default=120)
+CHARGE_RECONCILE_AFTER_SECONDS = env.int("CHARGE_RECONCILE_AFTER_SECONDS", default=120)
 
 # --- Email and SMS (workflow steps) --------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
