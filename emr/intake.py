@@ -8,6 +8,9 @@ ahead are withdrawn. A financed balance does not block it: it is a medical decis
 
 Needs correction: the patient fixes the answers and continues. Nothing financial changes; the
 order is recalculated (it waits for the intake again) and `intake.pending` tells the patient.
+
+What follows from a decision (the order, the subscription, pending forms) is listed in
+`emr/reactions.py`; this module records the decision and publishes it.
 """
 
 from emr.events import IntakeRejected, IntakeSentBack
@@ -17,6 +20,7 @@ from emr.kernel.events import publish
 from emr.kernel.services import service_transaction
 from emr.models import IntakeResponse, IntakeStatus
 from emr.workflows.outbox import emit
+from orders.states import ACTION_ONLY, OrderStatus
 
 # What a reviewer may act on: answers that were submitted (or sent back and not fixed yet).
 REVIEWABLE = frozenset({IntakeStatus.SUBMITTED, IntakeStatus.NEEDS_CORRECTION})
@@ -76,3 +80,21 @@ def _lock_reviewable(intake: IntakeResponse) -> IntakeResponse:
             code="intake.not_reviewable",
         )
     return intake
+
+
+def order_kept_status(intake: IntakeResponse) -> str | None:
+    """Why a rejected intake's order is not REJECTED: it had gone too far (shipped, completed).
+    None when the order was rejected, was already closed by staff, or there is none."""
+    order = intake.order
+    if (
+        intake.status != IntakeStatus.REJECTED
+        or order is None
+        or order.status in ACTION_ONLY
+        or order.transitions.can(order.status, OrderStatus.REJECTED)
+    ):
+        return None
+    return (
+        f"{order.number} is {order.get_status_display().lower()} and can no longer be rejected, "
+        "so it keeps its status. Nothing was refunded or returned: medical operations decide "
+        "what follows."
+    )

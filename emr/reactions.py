@@ -13,7 +13,11 @@ own automations, delivered after commit by a worker.
 
 from billing.events import InvoicePaid
 from emr.events import IntakeRejected, IntakeSentBack
+from emr.intake import order_kept_status
 from emr.kernel import events
+from emr.kernel.actors import Actor
+from emr.support.escalations import open_escalation
+from emr.support.states import EscalationRoute
 from integrations.beluga.services import submit_visit_if_needed
 from integrations.pharmacy.services import route_order_if_needed
 from orders.events import OrderProgressed
@@ -55,12 +59,24 @@ def send_to_pharmacy(event: OrderProgressed) -> None:
 
 def reject_order_of_intake(event: IntakeRejected) -> None:
     """The order is REJECTED (its unpaid invoice closes; nothing paid is refunded). An order a
-    staff action already closed keeps its status."""
+    staff action already closed keeps its status. One that went too far to be rejected (shipped,
+    completed) keeps its status too, and medical operations get an escalation to decide what
+    follows (a return, a refund): the rejection itself still stands."""
     order = event.intake.order
-    if order is not None and order.status not in ACTION_ONLY:
+    if order is None or order.status in ACTION_ONLY:
+        return
+    if order.transitions.can(order.status, OrderStatus.REJECTED):
         change_status(
             order=order, target=OrderStatus.REJECTED, actor=event.actor, reason="Intake rejected"
         )
+        return
+    open_escalation(
+        actor=Actor.system("intake-review", door=event.actor.door),
+        order=order,
+        route=EscalationRoute.MEDICAL,
+        patient_reason=f"Intake rejected by {event.actor.label}: {event.note}",
+        message=order_kept_status(event.intake),
+    )
 
 
 def cancel_subscription_of_intake(event: IntakeRejected) -> None:

@@ -19,6 +19,9 @@ class NoteSerializer(serializers.Serializer):
 
 class IntakeReviewSerializer(serializers.ModelSerializer):
     order_status = serializers.CharField(source="order.status", default=None, read_only=True)
+    order_kept_status = serializers.SerializerMethodField(
+        help_text="Why the order of a rejected intake is not REJECTED (it had shipped), if so."
+    )
     subscription = serializers.SerializerMethodField()
 
     class Meta:
@@ -30,8 +33,12 @@ class IntakeReviewSerializer(serializers.ModelSerializer):
             "review_note",
             "order",
             "order_status",
+            "order_kept_status",
             "subscription",
         ]
+
+    def get_order_kept_status(self, intake: IntakeResponse) -> str | None:
+        return intake_review.order_kept_status(intake)
 
     def get_subscription(self, intake: IntakeResponse) -> dict | None:
         if intake.order is None or intake.order.subscription_id is None:

@@ -9,8 +9,11 @@ from billing.states import InvoiceStatus, PaymentKind
 from emr.intake import reject_intake, send_back_for_correction
 from emr.kernel.errors import InvalidInput, StateConflict
 from emr.models import IntakeResponse, IntakeStatus
+from emr.support.models import Escalation
+from emr.support.states import EscalationRoute
 from emr.workflows.models import WorkflowEvent
 from orders.models import Order
+from orders.services import change_status
 from orders.states import OrderStatus
 from subscriptions.models import Subscription
 from subscriptions.states import CancellationCause, SubscriptionStatus
@@ -133,3 +136,40 @@ def test_the_reject_endpoint_is_for_medical_ops(clock, reviewed, medical_ops, cs
     )
     assert correction.status_code == 409
     assert correction.json()["code"] == "intake.already_rejected"
+
+
+def test_rejecting_the_intake_of_a_shipped_order_keeps_the_order_and_escalates(
+    clock, reviewed, medical_ops, system
+):
+    subscription, intake, _ = reviewed
+    order = change_status(
+        order=Order.objects.get(pk=intake.order_id),
+        target=OrderStatus.SHIPPED,
+        actor=system,
+        reason="Shipped by the pharmacy",
+    )
+    medical = APIClient()
+    medical.force_authenticate(medical_ops)
+
+    response = medical.post(
+        f"/api/v1/intakes/{intake.pk}/reject/", {"note": "Contraindicated"}, format="json"
+    )
+
+    assert response.status_code == 200, response.json()
+    data = response.json()
+    assert data["status"] == "REJECTED"
+    assert data["order_status"] == "SHIPPED"
+    assert data["order_kept_status"] == (
+        f"{order.number} is shipped and can no longer be rejected, so it keeps its status. "
+        "Nothing was refunded or returned: medical operations decide what follows."
+    )
+    assert data["subscription"] == {"id": subscription.pk, "status": "CANCELLED"}
+    escalation = Escalation.objects.get(order=order)
+    assert escalation.route == EscalationRoute.MEDICAL
+    assert escalation.patient_reason == (
+        f"Intake rejected by {medical_ops.username}: Contraindicated"
+    )
+    assert escalation.message == data["order_kept_status"]
+    assert ("intake.rejected", f"intake:{intake.pk}") in set(
+        WorkflowEvent.objects.values_list("event_type", "subject_key")
+    )
