@@ -32,6 +32,18 @@ MAX_MESSAGE = 300
 REDACTED = "[redacted]"
 
 
+class PartnerNotConfigured(IntegrationFailed):
+    """The partner's URL or key is not set: the integration is off."""
+
+    partner = "The partner"
+
+    def __init__(self, *settings_names: str):
+        super().__init__(
+            f"The {self.partner} integration is not configured ({' and '.join(settings_names)}). "
+            f"Nothing was sent to {self.partner} and nothing was changed."
+        )
+
+
 class PartnerUnreachable(IntegrationFailed):
     """No answer at all: the connection failed before the partner could receive the request."""
 
@@ -77,7 +89,7 @@ class JsonApiClient:
     partner: str
     url_setting: str
     key_setting: str
-    not_configured: type[IntegrationFailed]
+    not_configured: type[PartnerNotConfigured]
     unreachable: type[PartnerUnreachable]
     timed_out: type[PartnerTimeout]
 
@@ -90,7 +102,7 @@ class JsonApiClient:
         on_exchange: ExchangeRecorder | None = None,
     ):
         if not base_url or not api_key:
-            raise self.not_configured()
+            raise self.not_configured(self.url_setting, self.key_setting)
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self.timeout = timeout

@@ -5,17 +5,12 @@ failures), the admin shows `detail` on the page.
 """
 
 from emr.kernel.errors import IntegrationFailed, StateConflict
-from integrations.http import PartnerTimeout, PartnerUnreachable
+from integrations.http import PartnerNotConfigured, PartnerTimeout, PartnerUnreachable
 
 
-class BelugaNotConfigured(IntegrationFailed):
+class BelugaNotConfigured(PartnerNotConfigured):
     code = "beluga.not_configured"
-
-    def __init__(self):
-        super().__init__(
-            "The Beluga integration is not configured (BELUGA_API_URL and BELUGA_API_KEY). "
-            "Nothing was sent to Beluga and nothing was changed."
-        )
+    partner = "Beluga"
 
 
 class BelugaError(IntegrationFailed):

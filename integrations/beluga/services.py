@@ -42,6 +42,7 @@ from integrations.beluga.states import (
     VisitStatus,
     submit_transitions,
 )
+from integrations.patients import patient_for_partner
 from orders.models import Order
 from orders.states import ACTION_ONLY
 
@@ -164,16 +165,9 @@ def _refuse_closed_order(order: Order) -> None:
 def submission_of(visit: BelugaVisit) -> dict[str, Any]:
     """What Beluga needs to open the visit: who, what they answered, what they ordered."""
     order = visit.order
-    patient = order.patient
     return {
         "master_id": visit.master_id,
-        "patient": {
-            "firstName": patient.first_name,
-            "lastName": patient.last_name,
-            "dob": patient.date_of_birth.isoformat() if patient.date_of_birth else None,
-            "email": patient.email,
-            "phone": patient.phone,
-        },
+        "patient": patient_for_partner(order.patient),
         "form": {
             "orderNumber": order.number,
             "intakes": [

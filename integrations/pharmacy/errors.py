@@ -2,18 +2,13 @@
 on. The API answers them as {"code", "detail"}; the admin shows `detail`."""
 
 from emr.kernel.errors import IntegrationFailed, StateConflict
-from integrations.http import PartnerTimeout, PartnerUnreachable
+from integrations.http import PartnerNotConfigured, PartnerTimeout, PartnerUnreachable
 from integrations.pharmacy.states import ALREADY_SHIPPED, PharmacyType
 
 
-class PharmacyNotConfigured(IntegrationFailed):
+class PharmacyNotConfigured(PartnerNotConfigured):
     code = "pharmacy.not_configured"
-
-    def __init__(self):
-        super().__init__(
-            "The DispensePro integration is not configured (DISPENSEPRO_API_URL and "
-            "DISPENSEPRO_API_KEY). Nothing was sent and nothing was changed."
-        )
+    partner = "DispensePro"
 
 
 class PharmacyError(IntegrationFailed):

@@ -31,6 +31,7 @@ from emr.kernel.errors import (
 )
 from emr.kernel.services import require_reason, service_transaction
 from emr.workflows.outbox import emit
+from integrations.patients import patient_for_partner
 from integrations.pharmacy import dispensepro
 from integrations.pharmacy.errors import ManualVerificationRequired, PrescriptionRequired
 from integrations.pharmacy.models import FulfilmentCheck, PharmacyOrder, ProductPharmacyRoute
@@ -190,17 +191,10 @@ def record_sent_manually(
 
 def submission_of(pharmacy_order: PharmacyOrder) -> dict:
     order = pharmacy_order.order
-    patient = order.patient
     prescriptions = list(order.prescriptions.order_by("id"))
     return {
         "reference": pharmacy_order.reference,
-        "patient": {
-            "firstName": patient.first_name,
-            "lastName": patient.last_name,
-            "dob": patient.date_of_birth.isoformat() if patient.date_of_birth else None,
-            "email": patient.email,
-            "phone": patient.phone,
-        },
+        "patient": patient_for_partner(order.patient),
         "items": [{"medication": rx.medication, "quantity": 1} for rx in prescriptions],
         "prescriber": prescriptions[0].prescriber if prescriptions else "",
     }
