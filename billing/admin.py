@@ -159,7 +159,7 @@ class RefundAttemptAdmin(SimpleHistoryAdmin):
 class GatewayEventAdmin(admin.ModelAdmin):
     list_display = ["event_type", "gateway", "event_id", "outcome", "received_at", "processed_at"]
     list_filter = ["gateway", "outcome", "event_type"]
-    search_fields = ["event_id", "note"]
+    search_fields = ["event_id", "outcome_detail"]
     readonly_fields = [field.name for field in GatewayEvent._meta.fields]
 
     def has_add_permission(self, request) -> bool:

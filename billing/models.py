@@ -16,6 +16,7 @@ from billing.states import (
 from emr.kernel.money import format_cents
 from emr.kernel.transitions import GuardedStatusModel
 from emr.models import Patient
+from integrations.inbox import InboundEvent
 from orders.models import Order
 
 
@@ -237,14 +238,15 @@ class RefundAttempt(models.Model):
         return f"Refund of {format_cents(self.amount_cents, self.currency)} ({self.status})"
 
 
-class GatewayEvent(models.Model):
-    """An event a gateway pushed to us, stored before it is processed.
-
-    The unique (gateway, event_id) makes a redelivered event a no-op; `outcome` says what
-    processing did, so a billing admin can see why a payment changed.
+class GatewayEvent(InboundEvent):
+    """An event a gateway pushed to us, stored before it is processed, with the outcome
+    (integrations/inbox.py), so a billing admin can see why a payment changed. The unique
+    (gateway, event_id) makes a redelivered event harmless.
     """
 
     class Outcome(models.TextChoices):
+        # RECEIVED, IGNORED and FAILED as in integrations.inbox.Outcome; processed events are
+        # APPLIED or NEEDS_REVIEW.
         RECEIVED = "RECEIVED", "Received (not processed yet)"
         APPLIED = "APPLIED", "Applied"
         NEEDS_REVIEW = "NEEDS_REVIEW", "Recorded; CS must review"
@@ -252,16 +254,10 @@ class GatewayEvent(models.Model):
         FAILED = "FAILED", "Processing failed"
 
     gateway = models.CharField(max_length=10, choices=Gateway.choices)
-    event_id = models.CharField(max_length=100)
-    event_type = models.CharField(max_length=100)
     payload = models.JSONField()
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED)
-    note = models.TextField(blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-received_at", "-id"]
+    class Meta(InboundEvent.Meta):
         constraints = [
             models.UniqueConstraint(fields=["gateway", "event_id"], name="gateway_event_once"),
         ]

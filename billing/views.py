@@ -10,9 +10,11 @@ from emr.kernel.errors import DomainError
 @require_POST
 def stripe_webhook(request):
     try:
-        event = receive_stripe_event(
+        receipt = receive_stripe_event(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")
         )
     except DomainError as error:
         return JsonResponse({"code": error.code, "detail": error.detail}, status=error.http_status)
-    return JsonResponse({"received": event.event_id, "outcome": event.outcome})
+    return JsonResponse(
+        {"received": receipt.event_id, "outcome": receipt.outcome}, status=receipt.http_status
+    )

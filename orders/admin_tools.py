@@ -21,8 +21,7 @@ from emr.kernel.money import format_cents
 from emr.support.links import escalation_url
 from emr.support.preflight import CLOSED_VISIT, Action, order_preflight
 from integrations.beluga.services import cancel_visit
-from integrations.pharmacy.services import void_pharmacy_order
-from integrations.pharmacy.states import PharmacyOrderStatus, PharmacyType
+from integrations.pharmacy.services import void_pharmacy_order, voidable_pharmacy_order
 from orders.models import Order
 from orders.states import OrderStatus
 
@@ -142,21 +141,9 @@ def available_moves(order: Order, user) -> list[Move]:
     visit = getattr(order, "beluga_visit", None)
     if visit is not None and visit.status not in CLOSED_VISIT:
         moves.append(MOVES["cancel_visit"])
-    if _voidable(order) is not None:
+    if voidable_pharmacy_order(order) is not None:
         moves.append(MOVES["void_pharmacy"])
     return [move for move in moves if user.has_perm(move.permission)]
-
-
-def _voidable(order: Order):
-    """The DispensePro order a void would apply to (the service refuses the rest clearly)."""
-    return next(
-        (
-            p
-            for p in order.pharmacy_orders.all()
-            if p.pharmacy == PharmacyType.DISPENSE_PRO and p.status == PharmacyOrderStatus.SUBMITTED
-        ),
-        None,
-    )
 
 
 def confirm_move(request, order_id: int, move_name: str, *, model_admin):
@@ -203,7 +190,9 @@ def _run(request, order: Order, move: Move, data: dict):
             cancel_visit(visit=order.beluga_visit, actor=actor, reason=reason)
             done = "Beluga visit cancelled. The order itself did not change."
         elif move.name == "void_pharmacy":
-            void_pharmacy_order(pharmacy_order=_voidable(order), actor=actor, reason=reason)
+            void_pharmacy_order(
+                pharmacy_order=voidable_pharmacy_order(order), actor=actor, reason=reason
+            )
             done = "Pharmacy order voided. This is not a refund."
         else:
             transition_order(order=order, target=move.target, actor=actor, reason=reason)

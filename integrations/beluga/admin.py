@@ -6,21 +6,9 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from emr.kernel.admin_actions import reasoned_action
 from emr.kernel.errors import NotFound
+from integrations.admin_base import ReadOnlyAdminMixin
 from integrations.beluga import services
 from integrations.beluga.models import BelugaLog, BelugaMessage, BelugaVisit, BelugaWebhookEvent
-
-
-class ReadOnlyAdminMixin:
-    """Rows written only by the integration: staff look, never edit."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _cancel_visit(visit: BelugaVisit, *, actor, reason) -> None:

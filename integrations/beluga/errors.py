@@ -5,16 +5,12 @@ failures), the admin shows `detail` on the page.
 """
 
 from emr.kernel.errors import IntegrationFailed, StateConflict
+from integrations.http import PartnerNotConfigured, PartnerTimeout, PartnerUnreachable
 
 
-class BelugaNotConfigured(IntegrationFailed):
+class BelugaNotConfigured(PartnerNotConfigured):
     code = "beluga.not_configured"
-
-    def __init__(self):
-        super().__init__(
-            "The Beluga integration is not configured (BELUGA_API_URL and BELUGA_API_KEY). "
-            "Nothing was sent to Beluga and nothing was changed."
-        )
+    partner = "Beluga"
 
 
 class BelugaError(IntegrationFailed):
@@ -28,27 +24,18 @@ class BelugaError(IntegrationFailed):
         super().__init__(f"Beluga refused the request: {beluga_message}")
 
 
-class BelugaUnreachable(IntegrationFailed):
-    """No answer at all: the connection failed before Beluga could receive the request."""
-
+class BelugaUnreachable(PartnerUnreachable):
     code = "beluga.error"
-
-    def __init__(self, reason: str):
-        super().__init__(f"Could not reach Beluga ({reason}). Try again later.")
+    partner = "Beluga"
 
 
-class BelugaTimeout(IntegrationFailed):
-    """Beluga did not answer in time: it may or may not have applied the request."""
-
+class BelugaTimeout(PartnerTimeout):
     code = "beluga.timeout"
-
-    def __init__(self, *, what_happened: str, operation: str):
-        self.operation = operation
-        super().__init__(
-            f"Beluga {what_happened}, so we cannot tell whether the {operation} reached it. "
-            "Trying again is safe: Beluga treats a repeated request for the same visit as the "
-            "same request."
-        )
+    partner = "Beluga"
+    retry_note = (
+        "Trying again is safe: Beluga treats a repeated request for the same visit as the same "
+        "request."
+    )
 
 
 class VisitNotSubmitted(StateConflict):

@@ -10,9 +10,9 @@ from typing import Any
 
 from django.conf import settings
 
-from integrations.beluga.client import Exchange, ExchangeRecorder
 from integrations.beluga.models import BelugaLog, BelugaVisit
 from integrations.beluga.redaction import redact, scrub
+from integrations.http import Exchange, ExchangeRecorder
 
 
 def _secrets() -> list[str]:
@@ -32,7 +32,7 @@ def log_exchange(exchange: Exchange, *, visit: BelugaVisit | None) -> BelugaLog:
     secrets = _secrets()
     return BelugaLog.objects.create(
         visit=visit,
-        master_id=exchange.master_id,
+        master_id=exchange.subject,
         direction=BelugaLog.Direction.OUTBOUND,
         operation=exchange.operation,
         method=exchange.method,

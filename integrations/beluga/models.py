@@ -10,9 +10,9 @@ from integrations.beluga.states import (
     ResolvedStatus,
     SubmitStatus,
     VisitStatus,
-    WebhookOutcome,
     visit_transitions,
 )
+from integrations.inbox import InboundEvent, Outcome
 
 
 class BelugaVisit(GuardedStatusModel):
@@ -145,32 +145,17 @@ class BelugaMessage(models.Model):
         return f"{self.get_channel_display()} message {self.external_id}"
 
 
-class BelugaWebhookEvent(models.Model):
-    """Each webhook event Beluga sent, stored before it is processed, with the outcome.
-
-    The unique event id is what makes a replay harmless: a second delivery of an event that
-    was processed (or deliberately ignored) is answered "duplicate" and not processed again.
-    """
+class BelugaWebhookEvent(InboundEvent):
+    """Each webhook event Beluga sent, stored before it is processed, with the outcome
+    (integrations/inbox.py). The unique event id is what makes a replay harmless."""
 
     event_id = models.CharField(max_length=100, unique=True)
-    event_type = models.CharField(max_length=40)
     master_id = models.CharField("masterId", max_length=64, blank=True, db_index=True)
-    outcome = models.CharField(
-        max_length=10, choices=WebhookOutcome.choices, default=WebhookOutcome.RECEIVED
-    )
-    outcome_detail = models.CharField(max_length=500, blank=True)
-    deliveries = models.PositiveIntegerField(default=1)  # how many times Beluga sent it
-    received_at = models.DateTimeField(auto_now_add=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-received_at", "-id"]
+    class Meta(InboundEvent.Meta):
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(outcome__in=WebhookOutcome.values),
+                condition=models.Q(outcome__in=Outcome.values),
                 name="beluga_webhook_outcome_valid",
             ),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.event_type} {self.event_id} ({self.get_outcome_display()})"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-REDACTED = "[redacted]"
+from integrations.http import REDACTED
 
 _CREDENTIAL_WORDS = ("key", "token", "secret", "password", "authorization", "signature")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,11 +27,10 @@ from emr.kernel.enqueue import enqueue_after_commit
 from emr.kernel.errors import (
     DomainError,
     IntegrationFailed,
-    InvalidInput,
     InvalidTransition,
     StateConflict,
 )
-from emr.kernel.services import service_transaction
+from emr.kernel.services import require_reason, service_transaction
 from emr.workflows.outbox import emit
 from integrations.beluga import client as beluga_client
 from integrations.beluga.errors import BelugaError, VisitNotSubmitted
@@ -42,12 +42,17 @@ from integrations.beluga.states import (
     VisitStatus,
     submit_transitions,
 )
+from integrations.patients import patient_for_partner
 from orders.models import Order
 from orders.states import ACTION_ONLY
 
 logger = logging.getLogger(__name__)
 
 VISIT_CANCELLED_EVENT = "beluga.visit_cancelled"
+
+SUBMITTER = Actor.system("beluga-submission")
+# A visit row older than this and never tried means its on-commit enqueue was lost.
+SWEEP_GRACE = timedelta(minutes=2)
 
 
 def is_configured() -> bool:
@@ -65,13 +70,6 @@ def lock_visit(visit_id: int) -> BelugaVisit:
 def _client_for(visit: BelugaVisit) -> beluga_client.BelugaClient:
     # Every call about this visit lands in its Beluga log, redacted.
     return beluga_client.BelugaClient.from_settings(on_exchange=recorder_for(visit))
-
-
-def _required(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("Say why: a reason is required.", code="reason_required")
-    return reason
 
 
 # --- Submission ---------------------------------------------------------------------------
@@ -122,9 +120,32 @@ def submit_visit(
     return _record_submission(visit, answer=answer, actor=actor, reason=reason)
 
 
+def submit_automatically(*, visit: BelugaVisit) -> None:
+    """The worker's submission (enqueued after commit, or found by the sweep). Raises nothing: a
+    Beluga failure is recorded on the visit (FAILED, with the error) for staff to see and retry,
+    and a closed order is simply not submitted."""
+    try:
+        submit_visit(
+            visit=visit, actor=SUBMITTER, reason="Automatic submission: the order awaits a script"
+        )
+    except DomainError as failure:
+        logger.warning("Beluga submission of visit %s refused: %s", visit.pk, failure.code)
+
+
+def submit_unsent_visits() -> None:
+    """The sweep: submit the visits whose submission was never tried (their enqueue was lost)."""
+    if not is_configured():
+        return
+    unsent = BelugaVisit.objects.filter(
+        submit_status=SubmitStatus.NOT_SUBMITTED, created_at__lte=timezone.now() - SWEEP_GRACE
+    ).exclude(order__status__in=ACTION_ONLY)
+    for visit in unsent[:100]:
+        submit_automatically(visit=visit)
+
+
 def retry_submission(*, visit: BelugaVisit, actor: Actor, reason: str) -> BelugaVisit:
     """Staff retry of a visit whose submission failed (or never ran)."""
-    reason = _required(reason)
+    reason = require_reason(reason)
     visit = BelugaVisit.objects.get(pk=visit.pk)
     submit_transitions.check(visit.submit_status, SubmitStatus.SUBMITTED)
     return submit_visit(visit=visit, actor=actor, reason=f"Submission retried: {reason}")
@@ -144,16 +165,9 @@ def _refuse_closed_order(order: Order) -> None:
 def submission_of(visit: BelugaVisit) -> dict[str, Any]:
     """What Beluga needs to open the visit: who, what they answered, what they ordered."""
     order = visit.order
-    patient = order.patient
     return {
         "master_id": visit.master_id,
-        "patient": {
-            "firstName": patient.first_name,
-            "lastName": patient.last_name,
-            "dob": patient.date_of_birth.isoformat() if patient.date_of_birth else None,
-            "email": patient.email,
-            "phone": patient.phone,
-        },
+        "patient": patient_for_partner(order.patient),
         "form": {
             "orderNumber": order.number,
             "intakes": [
@@ -233,7 +247,7 @@ def cancel_visit(*, visit: BelugaVisit, actor: Actor, reason: str) -> BelugaVisi
     A refusal or a Beluga failure (error, timeout) raises with nothing changed here; the attempt
     is in the visit's Beluga log.
     """
-    reason = _required(reason)
+    reason = require_reason(reason)
     visit = BelugaVisit.objects.get(pk=visit.pk)
     if refusal := refusal_to_cancel(visit):
         raise refusal

@@ -108,14 +108,3 @@ class MessageChannel(models.TextChoices):
     DOCTOR_PATIENT = "doctor_patient", "Doctor ↔ patient"
     # Internal: clinic support and Beluga's admin team. Never shown to the patient.
     CS_ADMIN = "cs_admin", "CS ↔ Beluga admin"
-
-
-class WebhookOutcome(models.TextChoices):
-    RECEIVED = "RECEIVED", "Received (not processed yet)"
-    PROCESSED = "PROCESSED", "Processed"
-    IGNORED = "IGNORED", "Ignored"
-    FAILED = "FAILED", "Failed (will be processed again if Beluga resends it)"
-
-
-# A replay of an event in one of these is answered "duplicate" and not processed again.
-SETTLED_WEBHOOK_OUTCOMES = frozenset({WebhookOutcome.PROCESSED, WebhookOutcome.IGNORED})

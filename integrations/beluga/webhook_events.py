@@ -1,5 +1,6 @@
-"""What a Beluga webhook event does here. The view (webhooks.py) verifies the sender; this
-module stores the event, processes it once, and records the outcome.
+"""What a Beluga webhook event does here. The view (webhooks.py) verifies the sender; the inbox
+(integrations/inbox.py) stores the event, processes it once with the handlers below, and records
+the outcome; each delivery, as answered, goes to the visit's Beluga log.
 
 Events (the contract is in webhooks.py):
 - VISIT_STATUS_CHANGED: Beluga moved the visit (data.visitStatus, data.resolvedStatus).
@@ -14,31 +15,24 @@ Anything else (appointment, lab, pharmacy and shipment updates) is recorded as i
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from emr.kernel.actors import Actor, Door
-from emr.kernel.errors import DomainError, InvalidInput
-from emr.kernel.services import service_transaction
+from emr.kernel.errors import InvalidInput
 from emr.models import Prescription
+from integrations.beluga.logs import log_webhook
 from integrations.beluga.models import BelugaMessage, BelugaVisit, BelugaWebhookEvent
 from integrations.beluga.services import mark_cancelled
-from integrations.beluga.states import (
-    SETTLED_WEBHOOK_OUTCOMES,
-    MessageChannel,
-    ResolvedStatus,
-    VisitStatus,
-    WebhookOutcome,
-)
+from integrations.beluga.states import MessageChannel, ResolvedStatus, VisitStatus
+from integrations.inbox import Ignored, Outcome, Receipt, receive
 from orders.services import recalculate_status
-
-logger = logging.getLogger(__name__)
 
 WEBHOOK_ACTOR = Actor.system("beluga-webhook", door=Door.WEBHOOK)
 
@@ -50,6 +44,7 @@ class BelugaEvent:
     master_id: str
     occurred_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)  # as sent: what the log keeps, redacted
 
     @classmethod
     def parse(cls, body: Any) -> BelugaEvent:
@@ -61,77 +56,47 @@ class BelugaEvent:
         data = body.get("data")
         return cls(
             event_id=event_id[:100],
-            event_type=event_type[:40],
+            event_type=event_type[:100],
             master_id=str(body.get("masterId") or "")[:64],
             occurred_at=_moment(body.get("occurredAt")) or timezone.now(),
             data=data if isinstance(data, dict) else {},
+            body=body,
         )
 
 
-@dataclass(frozen=True)
-class EventResult:
-    outcome: WebhookOutcome
-    detail: str
-    duplicate: bool = False
-    visit: BelugaVisit | None = None
-
-
-class Ignored(Exception):
-    """The event is understood and deliberately not acted on; `args[0]` says why."""
-
-
-def receive_event(event: BelugaEvent) -> EventResult:
-    """Store the event first, then process it once, then record the outcome.
-
-    A replay of a processed or ignored event is answered as a duplicate and not processed
-    again. A FAILED one (or one whose processing never finished) is processed again when
-    Beluga resends it.
-    """
-    # Committed on its own, before processing: the event id is taken even if processing fails.
-    stored, created = BelugaWebhookEvent.objects.get_or_create(
-        event_id=event.event_id,
-        defaults={"event_type": event.event_type, "master_id": event.master_id},
-    )
+def receive_event(event: BelugaEvent, *, path: str) -> Receipt:
+    """Store, deduplicate, process and record the event (integrations/inbox.py), then log the
+    delivery as it is answered. `path` is where it arrived."""
     visit = _visit_for(event)
-    with service_transaction(WEBHOOK_ACTOR, reason=f"Beluga {event.event_type}"):
-        stored = BelugaWebhookEvent.objects.select_for_update().get(pk=stored.pk)
-        if not created:
-            stored.deliveries += 1
-        if stored.outcome in SETTLED_WEBHOOK_OUTCOMES:
-            stored.save(update_fields=["deliveries"])
-            return EventResult(
-                outcome=stored.outcome,
-                detail="duplicate: already handled",
-                duplicate=True,
-                visit=visit,
-            )
-        outcome, detail = _process(event, visit)
-        stored.outcome, stored.outcome_detail = outcome, detail[:500]
-        stored.processed_at = timezone.now()
-        stored.save(update_fields=["deliveries", "outcome", "outcome_detail", "processed_at"])
-    return EventResult(outcome=outcome, detail=detail, visit=visit)
+    receipt = receive(
+        events=BelugaWebhookEvent,
+        key={"event_id": event.event_id},
+        defaults={"event_type": event.event_type, "master_id": event.master_id},
+        actor=WEBHOOK_ACTOR,
+        reason=f"Beluga {event.event_type}",
+        handle=partial(_handle, event, visit),
+    )
+    log_webhook(
+        event_type=event.event_type,
+        master_id=event.master_id,
+        body=event.body,
+        visit=visit,
+        http_status=receipt.http_status,
+        outcome=f"{receipt.outcome}: {receipt.detail}",
+        path=path,
+    )
+    return receipt
 
 
-def _process(event: BelugaEvent, visit: BelugaVisit | None) -> tuple[WebhookOutcome, str]:
+def _handle(event: BelugaEvent, visit: BelugaVisit | None) -> tuple[str, str]:
     handler = HANDLERS.get(event.event_type)
-    try:
-        if handler is None:
-            raise Ignored(f"{event.event_type} events are not acted on here")
-        if visit is None:
-            raise Ignored(f"no visit with masterId {event.master_id!r} here")
-        # A savepoint: a handler that fails leaves nothing behind but the recorded outcome.
-        with service_transaction(WEBHOOK_ACTOR, reason=f"Beluga {event.event_type}"):
-            detail = handler(event, BelugaVisit.objects.select_for_update().get(pk=visit.pk))
-    except Ignored as ignored:
-        return WebhookOutcome.IGNORED, str(ignored)
-    except DomainError as refusal:
-        # The event contradicts what we know here: kept, with the reason, for CS to review.
-        logger.warning("Beluga event %s refused: %s", event.event_id, refusal.code)
-        return WebhookOutcome.IGNORED, f"refused: {refusal.detail}"
-    except Exception as failure:  # recorded and answered 500, so Beluga sends it again
-        logger.exception("Beluga event %s (%s) failed", event.event_id, event.event_type)
-        return WebhookOutcome.FAILED, f"processing failed: {type(failure).__name__}"
-    return WebhookOutcome.PROCESSED, detail
+    if handler is None:
+        raise Ignored(f"{event.event_type} events are not acted on here")
+    if visit is None:
+        raise Ignored(f"no visit with masterId {event.master_id!r} here")
+    return Outcome.PROCESSED, handler(
+        event, BelugaVisit.objects.select_for_update().get(pk=visit.pk)
+    )
 
 
 def _visit_for(event: BelugaEvent) -> BelugaVisit | None:

@@ -5,6 +5,7 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from emr.kernel.admin_actions import reasoned_action
+from integrations.admin_base import ReadOnlyAdminMixin
 from integrations.pharmacy import services
 from integrations.pharmacy.models import (
     FulfilmentCheck,
@@ -13,17 +14,6 @@ from integrations.pharmacy.models import (
     ProductPharmacyRoute,
 )
 from integrations.pharmacy.states import FulfilmentFinding
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _void(pharmacy_order, *, actor, reason) -> None:

@@ -22,20 +22,19 @@ Base URL: `DISPENSEPRO_API_URL` (paths below are relative to it). Authentication
              "already_shipped" | "internal", "message": "…"}}
 
 Webhooks (DispensePro -> us) are described in `integrations/pharmacy/webhooks.py`.
-The client knows no Django models and never logs a header or the key.
+The request, the timeout and the transport failures are the shared JSON client's
+(integrations/http.py); this module says what DispensePro's answers mean.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from django.conf import settings
-from urllib3.exceptions import NewConnectionError
 
+from integrations.http import JsonApiClient
 from integrations.pharmacy.errors import (
     AlreadyShipped,
     PharmacyError,
@@ -43,10 +42,6 @@ from integrations.pharmacy.errors import (
     PharmacyTimeout,
     PharmacyUnreachable,
 )
-
-logger = logging.getLogger(__name__)
-
-MAX_MESSAGE = 300
 
 # DispensePro's own status names.
 RECEIVED, IN_PROCESS, SHIPPED, VOIDED = "received", "in_process", "shipped", "voided"
@@ -75,21 +70,12 @@ class DispenseProOrder:
         )
 
 
-class DispenseProClient:
-    def __init__(self, *, base_url: str, api_key: str, timeout: float):
-        if not base_url or not api_key:
-            raise PharmacyNotConfigured()
-        self.base_url = base_url.rstrip("/")
-        self._api_key = api_key
-        self.timeout = timeout
-
-    @classmethod
-    def from_settings(cls) -> DispenseProClient:
-        return cls(
-            base_url=settings.DISPENSEPRO_API_URL,
-            api_key=settings.DISPENSEPRO_API_KEY,
-            timeout=settings.GATEWAY_TIMEOUT_SECONDS,
-        )
+class DispenseProClient(JsonApiClient):
+    partner = "DispensePro"
+    url_setting, key_setting = "DISPENSEPRO_API_URL", "DISPENSEPRO_API_KEY"
+    not_configured = PharmacyNotConfigured
+    unreachable = PharmacyUnreachable
+    timed_out = PharmacyTimeout
 
     def submit_order(
         self,
@@ -105,63 +91,28 @@ class DispenseProClient:
             "items": items,
             "prescriber": prescriber,
         }
-        return self._call("POST", "/orders", body, operation="submission")
+        return self.request("submission", "POST", "/orders", body=body)
 
     def get_order(self, *, order_id: str) -> DispenseProOrder:
-        return self._call("GET", _order_path(order_id), None, operation="lookup")
+        return self.request("lookup", "GET", _order_path(order_id))
 
     def void_order(self, *, order_id: str, reason: str) -> DispenseProOrder:
-        path = f"{_order_path(order_id)}/void"
-        return self._call("POST", path, {"reason": reason}, operation="void")
+        return self.request(
+            "void", "POST", f"{_order_path(order_id)}/void", body={"reason": reason}
+        )
 
-    def _call(
-        self, method: str, path: str, body: dict[str, Any] | None, *, operation: str
-    ) -> DispenseProOrder:
-        response = self._send(method, path, body, operation)
-        logger.info("DispensePro %s %s -> %s", method, path, response.status_code)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
+    def interpret(self, answer: Any, response: requests.Response) -> DispenseProOrder:
         if response.ok:
             return DispenseProOrder.from_json(answer)
         error = answer.get("error") if isinstance(answer, dict) else None
         error = error if isinstance(error, dict) else {}
         if error.get("code") == "already_shipped":
             raise AlreadyShipped()
-        message = str(error.get("message") or f"HTTP {response.status_code}").strip()
-        message = message[:MAX_MESSAGE].replace(self._api_key, "[redacted]")
         raise PharmacyError(
-            message if message.endswith(".") else f"{message}.",
+            self.sentence(error.get("message") or f"HTTP {response.status_code}"),
             provider_code=str(error.get("code") or ""),
             http_status=response.status_code,
         )
-
-    def _send(
-        self, method: str, path: str, body: dict[str, Any] | None, operation: str
-    ) -> requests.Response:
-        try:
-            return requests.request(
-                method,
-                f"{self.base_url}{path}",
-                json=body,
-                headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
-                timeout=self.timeout,
-            )
-        except requests.ConnectTimeout as failure:
-            raise PharmacyUnreachable("the connection timed out") from failure
-        except requests.Timeout as failure:
-            raise PharmacyTimeout(
-                what_happened=f"did not answer within {self.timeout:g} seconds",
-                operation=operation,
-            ) from failure
-        except requests.ConnectionError as failure:
-            reason = getattr(failure.args[0] if failure.args else None, "reason", None)
-            if isinstance(reason, NewConnectionError):
-                raise PharmacyUnreachable("the connection was refused") from failure
-            raise PharmacyTimeout(
-                what_happened="closed the connection without answering", operation=operation
-            ) from failure
 
 
 def _order_path(order_id: str) -> str:

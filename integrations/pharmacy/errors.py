@@ -2,17 +2,13 @@
 on. The API answers them as {"code", "detail"}; the admin shows `detail`."""
 
 from emr.kernel.errors import IntegrationFailed, StateConflict
+from integrations.http import PartnerNotConfigured, PartnerTimeout, PartnerUnreachable
 from integrations.pharmacy.states import ALREADY_SHIPPED, PharmacyType
 
 
-class PharmacyNotConfigured(IntegrationFailed):
+class PharmacyNotConfigured(PartnerNotConfigured):
     code = "pharmacy.not_configured"
-
-    def __init__(self):
-        super().__init__(
-            "The DispensePro integration is not configured (DISPENSEPRO_API_URL and "
-            "DISPENSEPRO_API_KEY). Nothing was sent and nothing was changed."
-        )
+    partner = "DispensePro"
 
 
 class PharmacyError(IntegrationFailed):
@@ -26,24 +22,18 @@ class PharmacyError(IntegrationFailed):
         super().__init__(f"DispensePro refused the request: {message}")
 
 
-class PharmacyUnreachable(IntegrationFailed):
+class PharmacyUnreachable(PartnerUnreachable):
     code = "pharmacy.error"
-
-    def __init__(self, reason: str):
-        super().__init__(f"Could not reach DispensePro ({reason}). Try again later.")
+    partner = "DispensePro"
 
 
-class PharmacyTimeout(IntegrationFailed):
-    """No answer in time: DispensePro may or may not have applied the request."""
-
+class PharmacyTimeout(PartnerTimeout):
     code = "pharmacy.timeout"
-
-    def __init__(self, *, what_happened: str, operation: str):
-        super().__init__(
-            f"DispensePro {what_happened}, so we cannot tell whether the {operation} reached "
-            "it. Nothing was changed here. Trying again is safe: DispensePro treats a repeated "
-            "request for the same order as the same request."
-        )
+    partner = "DispensePro"
+    retry_note = (
+        "Nothing was changed here. Trying again is safe: DispensePro treats a repeated request "
+        "for the same order as the same request."
+    )
 
 
 class AlreadyShipped(StateConflict):

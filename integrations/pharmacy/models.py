@@ -5,12 +5,12 @@ from django.db import models
 
 from audit.models import audit_trail
 from emr.kernel.transitions import GuardedStatusModel
+from integrations.inbox import InboundEvent, Outcome
 from integrations.pharmacy.states import (
     CLOSED_STATUSES,
     FulfilmentFinding,
     PharmacyOrderStatus,
     PharmacyType,
-    WebhookOutcome,
     WebhookSource,
     pharmacy_order_transitions,
 )
@@ -127,32 +127,22 @@ class FulfilmentCheck(models.Model):
         return f"{self.get_finding_display()} ({self.checked_by})"
 
 
-class PharmacyWebhookEvent(models.Model):
-    """Each webhook event a pharmacy sent, stored before it is processed, with the outcome. The
-    unique (source, event id) makes a replay harmless."""
+class PharmacyWebhookEvent(InboundEvent):
+    """Each webhook event a pharmacy sent, stored before it is processed, with the outcome
+    (integrations/inbox.py). The unique (source, event id) makes a replay harmless."""
 
     source = models.CharField(max_length=20, choices=WebhookSource.choices)
-    event_id = models.CharField(max_length=100)
-    event_type = models.CharField(max_length=50)
     pharmacy_order = models.ForeignKey(
         PharmacyOrder, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    outcome = models.CharField(
-        max_length=10, choices=WebhookOutcome.choices, default=WebhookOutcome.RECEIVED
-    )
-    outcome_detail = models.CharField(max_length=500, blank=True)
-    deliveries = models.PositiveIntegerField(default=1)
-    received_at = models.DateTimeField(auto_now_add=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-received_at", "-id"]
+    class Meta(InboundEvent.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "event_id"], name="pharmacy_webhook_event_unique"
             ),
             models.CheckConstraint(
-                condition=models.Q(outcome__in=WebhookOutcome.values),
+                condition=models.Q(outcome__in=Outcome.values),
                 name="pharmacy_webhook_outcome_valid",
             ),
         ]

@@ -15,16 +15,23 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from emr.kernel.actors import Actor, acting
 from emr.kernel.enqueue import enqueue_after_commit
-from emr.kernel.errors import IntegrationFailed, InvalidInput, StateConflict
-from emr.kernel.services import service_transaction
+from emr.kernel.errors import (
+    DomainError,
+    IntegrationFailed,
+    InvalidInput,
+    InvalidTransition,
+    StateConflict,
+)
+from emr.kernel.services import require_reason, service_transaction
 from emr.workflows.outbox import emit
+from integrations.patients import patient_for_partner
 from integrations.pharmacy import dispensepro
 from integrations.pharmacy.errors import ManualVerificationRequired, PrescriptionRequired
 from integrations.pharmacy.models import FulfilmentCheck, PharmacyOrder, ProductPharmacyRoute
@@ -49,17 +56,14 @@ ORDER_VOIDED_EVENT = "pharmacy.order_voided"
 # record it here.
 API_PHARMACIES = frozenset({PharmacyType.DISPENSE_PRO})
 
+SUBMITTER = Actor.system("dispensepro-submission")
+# A pending DispensePro order older than this was never tried: its enqueue was lost.
+SWEEP_GRACE = timedelta(minutes=2)
+
 
 def lock_pharmacy_order(pharmacy_order_id: int) -> PharmacyOrder:
     """The pharmacy order row, locked until the surrounding transaction ends."""
     return PharmacyOrder.objects.select_for_update().get(pk=pharmacy_order_id)
-
-
-def _required(text: str, *, what: str = "a reason") -> str:
-    text = (text or "").strip()
-    if not text:
-        raise InvalidInput(f"Say why: {what} is required.", code="reason_required")
-    return text
 
 
 def _fresh(pharmacy_order: PharmacyOrder) -> PharmacyOrder:
@@ -144,11 +148,36 @@ def send_to_dispensepro(
     return _record_sent(pharmacy_order, external_id=answer.id, actor=actor, reason=reason)
 
 
+def send_automatically(*, pharmacy_order: PharmacyOrder) -> None:
+    """The worker's submission (enqueued after commit, or found by the sweep). Raises nothing: a
+    failure is recorded on the pharmacy order (FAILED, with the error) for staff to retry."""
+    try:
+        send_to_dispensepro(
+            pharmacy_order=pharmacy_order,
+            actor=SUBMITTER,
+            reason="Automatic submission: prescription confirmed",
+        )
+    except DomainError as failure:
+        logger.warning("DispensePro submission %s refused: %s", pharmacy_order.pk, failure.code)
+
+
+def send_unsent_orders() -> None:
+    """The sweep: send the DispensePro orders whose submission was never tried (their enqueue
+    was lost)."""
+    unsent = PharmacyOrder.objects.filter(
+        pharmacy__in=API_PHARMACIES,
+        status=PharmacyOrderStatus.PENDING,
+        created_at__lte=timezone.now() - SWEEP_GRACE,
+    ).exclude(order__status__in=ACTION_ONLY)
+    for pharmacy_order in unsent[:100]:
+        send_automatically(pharmacy_order=pharmacy_order)
+
+
 def record_sent_manually(
     *, pharmacy_order: PharmacyOrder, actor: Actor, reason: str
 ) -> PharmacyOrder:
     """Staff sent the order to a pharmacy without an API (own, Beluga, Belmar/LifeFile)."""
-    reason = _required(reason)
+    reason = require_reason(reason)
     pharmacy_order = _fresh(pharmacy_order)
     if pharmacy_order.pharmacy in API_PHARMACIES:
         raise StateConflict(
@@ -162,17 +191,10 @@ def record_sent_manually(
 
 def submission_of(pharmacy_order: PharmacyOrder) -> dict:
     order = pharmacy_order.order
-    patient = order.patient
     prescriptions = list(order.prescriptions.order_by("id"))
     return {
         "reference": pharmacy_order.reference,
-        "patient": {
-            "firstName": patient.first_name,
-            "lastName": patient.last_name,
-            "dob": patient.date_of_birth.isoformat() if patient.date_of_birth else None,
-            "email": patient.email,
-            "phone": patient.phone,
-        },
+        "patient": patient_for_partner(order.patient),
         "items": [{"medication": rx.medication, "quantity": 1} for rx in prescriptions],
         "prescriber": prescriptions[0].prescriber if prescriptions else "",
     }
@@ -241,6 +263,23 @@ def _mark_order(
 # --- Void -----------------------------------------------------------------------------------
 
 
+def refusal_to_void(pharmacy_order: PharmacyOrder) -> DomainError | None:
+    """Why this pharmacy order cannot be voided, or None when it can (as far as we know here:
+    DispensePro may have shipped it since, and then refuses)."""
+    if pharmacy_order.pharmacy not in VOIDABLE_PHARMACIES:
+        return ManualVerificationRequired(pharmacy_order.pharmacy)
+    try:
+        pharmacy_order.transitions.check(pharmacy_order.status, PharmacyOrderStatus.VOIDED)
+    except InvalidTransition as refusal:
+        return refusal
+    return None
+
+
+def voidable_pharmacy_order(order: Order) -> PharmacyOrder | None:
+    """The order's pharmacy order a void would apply to, if it has one."""
+    return next((p for p in order.pharmacy_orders.all() if refusal_to_void(p) is None), None)
+
+
 def void_pharmacy_order(
     *, pharmacy_order: PharmacyOrder, actor: Actor, reason: str
 ) -> PharmacyOrder:
@@ -250,11 +289,10 @@ def void_pharmacy_order(
     Other pharmacies have no void: the answer is `pharmacy.manual_verification_required`. After
     shipment: `pharmacy.already_shipped`. A refusal or failure changes nothing.
     """
-    reason = _required(reason)
+    reason = require_reason(reason)
     pharmacy_order = _fresh(pharmacy_order)
-    if pharmacy_order.pharmacy not in VOIDABLE_PHARMACIES:
-        raise ManualVerificationRequired(pharmacy_order.pharmacy)
-    pharmacy_order.transitions.check(pharmacy_order.status, PharmacyOrderStatus.VOIDED)
+    if refusal := refusal_to_void(pharmacy_order):
+        raise refusal
     answer = dispensepro.DispenseProClient.from_settings().void_order(
         order_id=pharmacy_order.external_id, reason=reason
     )
@@ -339,7 +377,7 @@ def record_fulfilment_check(
     """What the pharmacy told CS. A cancellation they confirmed closes the pharmacy order (the
     order itself stays as it is: cancelling or refunding it is a separate action); a shipment
     they confirmed is recorded as one; "still in fulfilment" changes nothing."""
-    note = _required(note, what="a note of who at the pharmacy said what")
+    note = require_reason(note, prompt="Note who at the pharmacy said what")
     if finding not in FulfilmentFinding.values:
         raise InvalidInput(
             f"finding must be one of {', '.join(FulfilmentFinding.values)}.", code="invalid"

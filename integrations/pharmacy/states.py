@@ -112,13 +112,3 @@ FINDING_STATUS = {
 class WebhookSource(models.TextChoices):
     DISPENSE_PRO = "dispensepro", "DispensePro"
     OWN_PARTNER = "own_partner", "Own pharmacy partner"
-
-
-class WebhookOutcome(models.TextChoices):
-    RECEIVED = "RECEIVED", "Received (not processed yet)"
-    PROCESSED = "PROCESSED", "Processed"
-    IGNORED = "IGNORED", "Ignored"
-    FAILED = "FAILED", "Failed (processed again if resent)"
-
-
-SETTLED_WEBHOOK_OUTCOMES = frozenset({WebhookOutcome.PROCESSED, WebhookOutcome.IGNORED})

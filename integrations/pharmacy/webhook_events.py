@@ -1,5 +1,6 @@
-"""What a pharmacy webhook event does here. The views (webhooks.py) verify the sender; this
-module stores the event, processes it once, and records the outcome.
+"""What a pharmacy webhook event does here. The views (webhooks.py) verify the sender; the inbox
+(integrations/inbox.py) stores the event, processes it once with the handlers below, and records
+the outcome.
 
 DispensePro: `order.shipped` (-> shipment recorded, order SHIPPED), `order.voided` (voided at
 DispensePro: recorded as a void, with `pharmacy.order_voided`); anything else is recorded as
@@ -8,27 +9,17 @@ ignored. Own-pharmacy partner: `shipment.shipped`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
-
-from django.db import transaction
-from django.utils import timezone
 
 from emr.kernel.actors import Actor, Door
 from emr.kernel.errors import DomainError, InvalidInput
-from emr.kernel.services import service_transaction
+from integrations.inbox import Ignored, Outcome, Receipt, receive
 from integrations.pharmacy import dispensepro, services
 from integrations.pharmacy.models import PharmacyOrder, PharmacyWebhookEvent
-from integrations.pharmacy.states import (
-    SETTLED_WEBHOOK_OUTCOMES,
-    PharmacyType,
-    WebhookOutcome,
-    WebhookSource,
-)
-
-logger = logging.getLogger(__name__)
+from integrations.pharmacy.states import PharmacyType, WebhookSource
 
 ACTORS = {
     WebhookSource.DISPENSE_PRO: Actor.system("dispensepro-webhook", door=Door.WEBHOOK),
@@ -54,65 +45,31 @@ class PharmacyEvent:
         return cls(
             source=source,
             event_id=event_id[:100],
-            event_type=event_type[:50],
+            event_type=event_type[:100],
             data=data if isinstance(data, dict) else {},
         )
 
 
-@dataclass(frozen=True)
-class EventResult:
-    outcome: WebhookOutcome
-    detail: str
-    duplicate: bool = False
-
-
-class Ignored(Exception):
-    """Understood and deliberately not acted on; `args[0]` says why."""
-
-
-def receive_event(event: PharmacyEvent) -> EventResult:
-    """Store the event first, then process it once, then record the outcome. Replays of a
-    processed or ignored event are duplicates; a FAILED one is processed again when resent."""
-    stored, created = PharmacyWebhookEvent.objects.get_or_create(
-        source=event.source, event_id=event.event_id, defaults={"event_type": event.event_type}
+def receive_event(event: PharmacyEvent) -> Receipt:
+    """Store, deduplicate, process and record the event (integrations/inbox.py)."""
+    pharmacy_order = _pharmacy_order_for(event)
+    return receive(
+        events=PharmacyWebhookEvent,
+        key={"source": event.source, "event_id": event.event_id},
+        defaults={"event_type": event.event_type, "pharmacy_order": pharmacy_order},
+        actor=ACTORS[event.source],
+        reason=f"Pharmacy {event.event_type}",
+        handle=partial(_handle, event, pharmacy_order),
     )
-    with service_transaction(ACTORS[event.source], reason=f"Pharmacy {event.event_type}"):
-        stored = PharmacyWebhookEvent.objects.select_for_update().get(pk=stored.pk)
-        if not created:
-            stored.deliveries += 1
-        if stored.outcome in SETTLED_WEBHOOK_OUTCOMES:
-            stored.save(update_fields=["deliveries"])
-            return EventResult(stored.outcome, "duplicate: already handled", duplicate=True)
-        pharmacy_order = _pharmacy_order_for(event)
-        outcome, detail = _process(event, pharmacy_order)
-        stored.pharmacy_order = pharmacy_order
-        stored.outcome, stored.outcome_detail = outcome, detail[:500]
-        stored.processed_at = timezone.now()
-        stored.save()
-    return EventResult(outcome, detail)
 
 
-def _process(
-    event: PharmacyEvent, pharmacy_order: PharmacyOrder | None
-) -> tuple[WebhookOutcome, str]:
+def _handle(event: PharmacyEvent, pharmacy_order: PharmacyOrder | None) -> tuple[str, str]:
     handler = HANDLERS.get((event.source, event.event_type))
-    try:
-        if handler is None:
-            raise Ignored(f"{event.event_type} events are not acted on here")
-        if pharmacy_order is None:
-            raise Ignored("no pharmacy order here matches this event")
-        with transaction.atomic():  # a failing handler leaves only the recorded outcome
-            detail = handler(event, pharmacy_order)
-    except Ignored as ignored:
-        return WebhookOutcome.IGNORED, str(ignored)
-    except DomainError as refusal:
-        # The event contradicts what we know (shipped after a void, …): kept for CS to review.
-        logger.warning("Pharmacy event %s refused: %s", event.event_id, refusal.code)
-        return WebhookOutcome.IGNORED, f"refused: {refusal.detail}"
-    except Exception as failure:  # recorded and answered 500, so the sender tries again
-        logger.exception("Pharmacy event %s (%s) failed", event.event_id, event.event_type)
-        return WebhookOutcome.FAILED, f"processing failed: {type(failure).__name__}"
-    return WebhookOutcome.PROCESSED, detail
+    if handler is None:
+        raise Ignored(f"{event.event_type} events are not acted on here")
+    if pharmacy_order is None:
+        raise Ignored("no pharmacy order here matches this event")
+    return Outcome.PROCESSED, handler(event, pharmacy_order)
 
 
 def _pharmacy_order_for(event: PharmacyEvent) -> PharmacyOrder | None:

@@ -131,7 +131,7 @@ def test_a_dispute_is_stored_for_review(stripe_with_webhooks):
         "the dispute event",
     )
     assert event.outcome == GatewayEvent.Outcome.NEEDS_REVIEW
-    assert "proof of payment" in event.note
+    assert "proof of payment" in event.outcome_detail
 
 
 def test_bad_signatures_are_refused_and_replays_ignored(stripe_with_webhooks, live_server):

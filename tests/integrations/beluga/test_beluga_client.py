@@ -2,13 +2,14 @@
 
 import pytest
 
-from integrations.beluga.client import BelugaClient, Exchange
+from integrations.beluga.client import BelugaClient
 from integrations.beluga.errors import (
     BelugaError,
     BelugaNotConfigured,
     BelugaTimeout,
     BelugaUnreachable,
 )
+from integrations.http import Exchange
 from tests.fixtures.servers import free_port
 
 PATIENT = {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.test"}

@@ -128,7 +128,7 @@ def test_the_sweep_submits_visits_whose_enqueue_was_lost(beluga, time_machine):
     tasks.submit_unsent_visits()
     assert BelugaVisit.objects.get(pk=visit.pk).submit_status == SubmitStatus.NOT_SUBMITTED
 
-    time_machine.move_to(timezone.now() + tasks.SWEEP_GRACE * 2)
+    time_machine.move_to(timezone.now() + services.SWEEP_GRACE * 2)
     tasks.submit_unsent_visits()
     assert BelugaVisit.objects.get(pk=visit.pk).submit_status == SubmitStatus.SUBMITTED
 

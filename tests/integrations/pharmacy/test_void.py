@@ -153,3 +153,17 @@ def test_a_reason_is_required(pharmacy_order, actor):
     with pytest.raises(DomainError) as refused:
         services.void_pharmacy_order(pharmacy_order=pharmacy_order, actor=actor, reason=" ")
     assert refused.value.code == "reason_required"
+
+
+def test_the_order_page_offers_the_void_the_service_would_accept(dispensepro, actor):
+    sent = order_at_pharmacy(PharmacyType.DISPENSE_PRO)
+    manual = order_at_pharmacy(PharmacyType.OWN)
+
+    assert services.voidable_pharmacy_order(sent.order) == sent
+    assert services.voidable_pharmacy_order(manual.order) is None
+    assert services.refusal_to_void(manual).code == "pharmacy.manual_verification_required"
+
+    shipped = services.record_shipment(pharmacy_order=sent, actor=actor, reason="Shipped")
+
+    assert services.voidable_pharmacy_order(sent.order) is None
+    assert services.refusal_to_void(shipped).code == "pharmacy.already_shipped"
