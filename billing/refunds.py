@@ -331,12 +331,16 @@ def fail_attempt(*, attempt: RefundAttempt, code: str, message: str, actor: Acto
         attempt = RefundAttempt.objects.select_for_update().get(pk=attempt.pk)
         if attempt.status != RefundAttemptStatus.PENDING:
             return attempt
-        attempt.status = RefundAttemptStatus.FAILED
-        attempt.error_code = code
-        attempt.error_message = message
-        attempt.resolved_at = timezone.now()
-        attempt.save()
+        _record_failure(attempt, code=code, message=message)
     return attempt
+
+
+def _record_failure(attempt: RefundAttempt, *, code: str, message: str) -> None:
+    attempt.status = RefundAttemptStatus.FAILED
+    attempt.error_code = code
+    attempt.error_message = message
+    attempt.resolved_at = timezone.now()
+    attempt.save()
 
 
 def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Actor) -> Payment:
@@ -350,29 +354,17 @@ def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Act
             raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
         if result.status == RefundStatus.FAILED:
             why = result.failure_reason or "no reason given"
-            message = f"The gateway reports the refund failed: {why}."
-            attempt.status = RefundAttemptStatus.FAILED
-            attempt.error_code = "refund.gateway_failed"
-            attempt.error_message = f"{message} {ESCALATE}"
-            attempt.resolved_at = timezone.now()
-            attempt.save()
+            _record_failure(
+                attempt,
+                code="refund.gateway_failed",
+                message=f"The gateway reports the refund failed: {why}. {ESCALATE}",
+            )
             raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
-        refund = Payment.objects.create(
-            invoice_id=attempt.charge.invoice_id,
-            kind=PaymentKind.REFUND,
-            status=(
-                PaymentStatus.REFUNDED
-                if result.status == RefundStatus.SUCCEEDED
-                else PaymentStatus.PENDING
-            ),
-            gateway=attempt.gateway,
-            merchant_account=attempt.charge.merchant_account,
+        refund = create_refund_row(
+            charge=attempt.charge,
+            result=result,
             amount_cents=attempt.amount_cents,
             currency=attempt.currency,
-            transaction_id=result.refund_id,
-            refund_of=attempt.charge,
-            card_brand=attempt.charge.card_brand,
-            card_last4=attempt.charge.card_last4,
         )
         attempt.status = RefundAttemptStatus.SUCCEEDED
         attempt.refund_payment = refund
@@ -381,6 +373,28 @@ def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Act
         if refund.status == PaymentStatus.REFUNDED:
             apply_settled_refund(order=order, refund=refund, actor=actor)
     return refund
+
+
+def create_refund_row(
+    *, charge: Payment, result: RefundResult, amount_cents: int, currency: str, **review
+) -> Payment:
+    """Step 4: a new REFUND row pointing at `charge` (never the charge rewritten), REFUNDED
+    once the gateway settled it, PENDING until then. `review` flags it for CS."""
+    settled = result.status == RefundStatus.SUCCEEDED
+    return Payment.objects.create(
+        invoice_id=charge.invoice_id,
+        kind=PaymentKind.REFUND,
+        status=PaymentStatus.REFUNDED if settled else PaymentStatus.PENDING,
+        gateway=charge.gateway,
+        merchant_account=charge.merchant_account,
+        amount_cents=amount_cents,
+        currency=currency,
+        transaction_id=result.refund_id,
+        refund_of=charge,
+        card_brand=charge.card_brand,
+        card_last4=charge.card_last4,
+        **review,
+    )
 
 
 def apply_settled_refund(*, order: Order, refund: Payment, actor: Actor) -> None:
