@@ -57,16 +57,20 @@ def active_gateway() -> str:
 
 
 def set_active_gateway(*, gateway: str, actor: Actor, reason: str) -> GatewaySettings:
-    if gateway not in Gateway.values:
-        raise InvalidInput(
-            f"Unknown gateway {gateway!r}: choose stripe or nmi.", code="payment.unknown_gateway"
-        )
+    _require_known(gateway)
     with service_transaction(actor, reason=reason or "Active gateway changed"):
         current = GatewaySettings.objects.select_for_update().get_or_create(id=1)[0]
         if current.active_gateway != gateway:
             current.active_gateway = gateway
             current.save()
     return current
+
+
+def _require_known(gateway: str) -> None:
+    if gateway not in Gateway.values:
+        raise InvalidInput(
+            f"Unknown gateway {gateway!r}: choose stripe or nmi.", code="payment.unknown_gateway"
+        )
 
 
 def _require_active(gateway: str) -> None:
@@ -81,10 +85,7 @@ def _require_active(gateway: str) -> None:
 
 def save_card(*, patient: Patient, gateway: str, token: str, actor: Actor) -> PaymentMethod:
     """Vault a card with the active gateway; it becomes the patient's default card."""
-    if gateway not in Gateway.values:
-        raise InvalidInput(
-            f"Unknown gateway {gateway!r}: choose stripe or nmi.", code="payment.unknown_gateway"
-        )
+    _require_known(gateway)
     if not token:
         raise InvalidInput("A card token is required.", code="payment.token_required")
     _require_active(gateway)

@@ -8,7 +8,7 @@ on the gateway's word alone except to finish a refund the app itself started.
 from dataclasses import dataclass
 
 from billing.models import Payment, RefundAttempt
-from billing.refunds import apply_settled_refund, complete_attempt
+from billing.refunds import apply_settled_refund, complete_attempt, create_refund_row
 from billing.states import PaymentKind, PaymentStatus, RefundAttemptStatus
 from emr.kernel.actors import Actor
 from emr.kernel.services import service_transaction
@@ -96,23 +96,15 @@ def _record_outside_refund(*, result: RefundResult, gateway: str, actor: Actor) 
         return Applied("ignored: the refunded payment is not one of ours")
     with service_transaction(actor, reason="Refund made outside the app"):
         order = lock_order(charge.invoice.order_id)
-        settled = result.status == RefundStatus.SUCCEEDED
-        refund = Payment.objects.create(
-            invoice_id=charge.invoice_id,
-            kind=PaymentKind.REFUND,
-            status=PaymentStatus.REFUNDED if settled else PaymentStatus.PENDING,
-            gateway=gateway,
-            merchant_account=charge.merchant_account,
+        refund = create_refund_row(
+            charge=charge,
+            result=result,
             amount_cents=result.amount_cents,
             currency=result.currency or charge.currency,
-            transaction_id=result.refund_id,
-            refund_of=charge,
-            card_brand=charge.card_brand,
-            card_last4=charge.card_last4,
             needs_review=True,
             review_note=OUTSIDE_THE_APP,
         )
-        if settled:
+        if refund.status == PaymentStatus.REFUNDED:
             order.refunded_cents += refund.amount_cents
             order.save(update_fields=["refunded_cents", "updated_at"])
         emit("payment.refunded", subject=refund, actor=actor)

@@ -16,14 +16,16 @@ Money moves at most once:
   the gateway what happened to that reference. It never refunds again.
 
 Every refusal is a DomainError with a stable code and a sentence CS can act on; it leaves no
-trace but the attempt's own audit row (when the gateway was asked).
+trace but the attempt's own audit row (when the gateway was asked). `assess_refund` is the one
+answer to "may this order be refunded?": the flow raises its first refusal, the preflight
+checklist (emr/support/preflight.py) shows them all.
 """
 
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Sum
 from django.utils import timezone
 
 from billing.invoices import set_invoice_status
@@ -36,9 +38,16 @@ from billing.states import (
     RefundAttemptStatus,
 )
 from emr.kernel.actors import Actor
-from emr.kernel.errors import DomainError, Forbidden, IntegrationFailed, InvalidInput, StateConflict
+from emr.kernel.errors import (
+    DomainError,
+    Forbidden,
+    IntegrationFailed,
+    InvalidInput,
+    InvalidTransition,
+    StateConflict,
+)
 from emr.kernel.money import format_cents
-from emr.kernel.services import service_transaction
+from emr.kernel.services import require_reason, service_transaction
 from emr.workflows.outbox import emit
 from integrations.gateways import registry
 from integrations.gateways.base import (
@@ -66,11 +75,7 @@ def refund_order(
     Returns the new REFUND payment row (REFUNDED, or PENDING while the gateway settles it).
     """
     _require_refund_permission(actor)
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput(
-            "Say why the order is refunded: a reason is required.", code="reason_required"
-        )
+    reason = require_reason(reason, prompt="Say why the order is refunded")
     _validate_amount(amount_cents)
     attempt = _open_attempt(order=order, actor=actor, reason=reason, amount_cents=amount_cents)
     gateway = registry.gateway_for(attempt.gateway)
@@ -122,51 +127,14 @@ def _open_attempt(
     """Steps 1-2 and the decision, under the order's lock; commits a PENDING attempt."""
     with service_transaction(actor, reason=reason):
         order = lock_order(order.pk)
-        if order.status == OrderStatus.REFUNDED:
-            raise _already_refunded(order)
-        if order.refund_attempts.filter(status=RefundAttemptStatus.PENDING).exists():
-            raise StateConflict(
-                f"A refund of {order.number} is already in progress. Wait for it to finish "
-                "before refunding again.",
-                code="refund.in_progress",
-            )
-        invoice = Invoice.objects.filter(order=order).first()
-        if invoice is None:
-            raise StateConflict(
-                f"{order.number} has no invoice, so there is no payment to refund. {ESCALATE}",
-                code="refund.no_invoice",
-            )
-        charge = _original_payment(invoice)
-        if charge is None:
-            raise StateConflict(
-                f"Invoice {invoice.number} has no successful payment, so the app cannot refund "
-                "it automatically. Check the payment records and the gateway dashboard. "
-                f"{ESCALATE}",
-                code="refund.no_successful_payment",
-            )
-        if not charge.transaction_id:
-            raise StateConflict(
-                f"The original payment of {invoice.number} has no gateway transaction id, so "
-                f"the gateway cannot be asked to refund it. {ESCALATE}",
-                code="refund.no_transaction_id",
-            )
-        remaining = refundable_cents(charge)
-        if remaining <= 0:
-            raise _already_refunded(order)
-        amount = remaining if amount_cents is None else amount_cents
-        if amount > remaining:
-            raise InvalidInput(
-                f"Only {format_cents(remaining, charge.currency)} of this payment can still be "
-                f"refunded; {format_cents(amount, charge.currency)} was asked.",
-                code="refund.amount_exceeds_remaining",
-            )
-        if amount == remaining and not order.transitions.can(order.status, OrderStatus.REFUNDED):
-            order.transitions.check(order.status, OrderStatus.REFUNDED)
-        _check_gateway(charge)
+        assessment = assess_refund(order, amount_cents=amount_cents)
+        if assessment.refusals:
+            raise assessment.refusals[0].error
+        charge = assessment.charge
         return RefundAttempt.objects.create(
             order=order,
             charge=charge,
-            amount_cents=amount,
+            amount_cents=assessment.amount_cents,
             currency=charge.currency,
             gateway=charge.gateway,
             reason=reason,
@@ -176,39 +144,161 @@ def _open_attempt(
         )
 
 
-def _original_payment(invoice: Invoice) -> Payment | None:
-    return (
-        invoice.payments.filter(kind=PaymentKind.CHARGE, status=PaymentStatus.SUCCEEDED)
-        .order_by("created_at", "id")
-        .first()
+# --- May this order be refunded? -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One reason the refund flow refuses, as the error it raises. `check` names the fact it
+    rests on, as the preflight checklist names its lines (order_status, invoice, payment,
+    transaction_id, remaining, amount, gateway)."""
+
+    check: str
+    error: DomainError
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+
+@dataclass(frozen=True)
+class RefundAssessment:
+    invoice: Invoice | None
+    charge: Payment | None  # the original successful payment: where the money goes back to
+    remaining_cents: int  # what is left of it to refund (0 without one)
+    amount_cents: int  # what the refund would return: all that remains unless asked for less
+    # In the order the flow checks them: the first is the error a refund raises now.
+    refusals: tuple[Refusal, ...]
+
+
+def assess_refund(order: Order, *, amount_cents: int | None = None) -> RefundAssessment:
+    """The one answer to "may this order be refunded (by `amount_cents`, default all)?".
+
+    The refund flow asks it under the order's lock and raises the first refusal; the preflight
+    checklist asks it of an order loaded with its payments, refunds and attempts prefetched and
+    shows every refusal. It reads related rows through `.all()`, so a prefetch serves it.
+    """
+    refusals = []
+    if order.status == OrderStatus.REFUNDED:
+        refusals.append(Refusal("order_status", _already_refunded(order)))
+    if any(a.status == RefundAttemptStatus.PENDING for a in order.refund_attempts.all()):
+        refusals.append(
+            Refusal(
+                "remaining",
+                StateConflict(
+                    f"A refund of {order.number} is already in progress. Wait for it to finish "
+                    "before refunding again.",
+                    code="refund.in_progress",
+                ),
+            )
+        )
+    # A missing reverse one-to-one raises a subclass of AttributeError: getattr's default applies.
+    invoice = getattr(order, "invoice", None)
+    charge = original_payment(invoice)
+    if invoice is None:
+        refusals.append(
+            Refusal(
+                "invoice",
+                StateConflict(
+                    f"{order.number} has no invoice, so there is no payment to refund. {ESCALATE}",
+                    code="refund.no_invoice",
+                ),
+            )
+        )
+    elif charge is None:
+        refusals.append(
+            Refusal(
+                "payment",
+                StateConflict(
+                    f"Invoice {invoice.number} has no successful payment, so the app cannot "
+                    "refund it automatically. Check the payment records and the gateway "
+                    f"dashboard. {ESCALATE}",
+                    code="refund.no_successful_payment",
+                ),
+            )
+        )
+    if charge is None:
+        return RefundAssessment(invoice, None, 0, 0, tuple(refusals))
+    if not charge.transaction_id:
+        refusals.append(
+            Refusal(
+                "transaction_id",
+                StateConflict(
+                    f"The original payment of {invoice.number} has no gateway transaction id, "
+                    f"so the gateway cannot be asked to refund it. {ESCALATE}",
+                    code="refund.no_transaction_id",
+                ),
+            )
+        )
+    remaining = refundable_cents(charge)
+    amount = remaining if amount_cents is None else amount_cents
+    if remaining <= 0:
+        refusals.append(Refusal("remaining", _already_refunded(order)))
+    elif amount > remaining:
+        refusals.append(
+            Refusal(
+                "amount",
+                InvalidInput(
+                    f"Only {format_cents(remaining, charge.currency)} of this payment can still "
+                    f"be refunded; {format_cents(amount, charge.currency)} was asked.",
+                    code="refund.amount_exceeds_remaining",
+                ),
+            )
+        )
+    elif amount == remaining and order.status != OrderStatus.REFUNDED:
+        # Refunding all that remains makes the order REFUNDED: its status table must allow it.
+        try:
+            order.transitions.check(order.status, OrderStatus.REFUNDED)
+        except InvalidTransition as refusal:
+            refusals.append(Refusal("order_status", refusal))
+    gateway_refusal = _gateway_refusal(charge)
+    if gateway_refusal is not None:
+        refusals.append(Refusal("gateway", gateway_refusal))
+    return RefundAssessment(invoice, charge, remaining, amount, tuple(refusals))
+
+
+def original_payment(invoice: Invoice | None) -> Payment | None:
+    """The invoice's first successful charge: the payment a refund returns money from."""
+    if invoice is None:
+        return None
+    return next(
+        (
+            payment
+            for payment in invoice.payments.all()  # ordered by creation (Payment.Meta)
+            if payment.kind == PaymentKind.CHARGE and payment.status == PaymentStatus.SUCCEEDED
+        ),
+        None,
     )
 
 
 def refundable_cents(charge: Payment) -> int:
     """What is left of `charge` once refunds done or in flight are taken off."""
-    taken = charge.refunds.filter(
-        kind=PaymentKind.REFUND, status__in=[PaymentStatus.REFUNDED, PaymentStatus.PENDING]
-    ).aggregate(total=Sum("amount_cents"))["total"]
-    return charge.amount_cents - (taken or 0)
+    taken = sum(
+        refund.amount_cents
+        for refund in charge.refunds.all()
+        if refund.status in {PaymentStatus.REFUNDED, PaymentStatus.PENDING}
+    )
+    return charge.amount_cents - taken
 
 
-def _check_gateway(charge: Payment) -> None:
+def _gateway_refusal(charge: Payment) -> IntegrationFailed | None:
     """Step 3's precondition: the gateway that took the payment can be asked, as that account."""
     label = Gateway(charge.gateway).label
     if not registry.is_configured(charge.gateway):
-        raise IntegrationFailed(
+        return IntegrationFailed(
             f"This payment was taken through {label}, which is not configured on this server "
             f"now, so it cannot be refunded there. {ESCALATE}",
             code="refund.gateway_not_configured",
         )
     current_account = registry.merchant_account(charge.gateway)
     if charge.merchant_account and charge.merchant_account != current_account:
-        raise IntegrationFailed(
+        return IntegrationFailed(
             f"This payment was taken by another {label} merchant account than the one the app "
             "is configured with now (the credentials changed). Refunding here could send the "
             f"request to the wrong account, so nothing was sent. {ESCALATE}",
             code="refund.gateway_auth_failed",
         )
+    return None
 
 
 def _already_refunded(order: Order) -> StateConflict:
@@ -241,12 +331,16 @@ def fail_attempt(*, attempt: RefundAttempt, code: str, message: str, actor: Acto
         attempt = RefundAttempt.objects.select_for_update().get(pk=attempt.pk)
         if attempt.status != RefundAttemptStatus.PENDING:
             return attempt
-        attempt.status = RefundAttemptStatus.FAILED
-        attempt.error_code = code
-        attempt.error_message = message
-        attempt.resolved_at = timezone.now()
-        attempt.save()
+        _record_failure(attempt, code=code, message=message)
     return attempt
+
+
+def _record_failure(attempt: RefundAttempt, *, code: str, message: str) -> None:
+    attempt.status = RefundAttemptStatus.FAILED
+    attempt.error_code = code
+    attempt.error_message = message
+    attempt.resolved_at = timezone.now()
+    attempt.save()
 
 
 def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Actor) -> Payment:
@@ -260,29 +354,17 @@ def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Act
             raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
         if result.status == RefundStatus.FAILED:
             why = result.failure_reason or "no reason given"
-            message = f"The gateway reports the refund failed: {why}."
-            attempt.status = RefundAttemptStatus.FAILED
-            attempt.error_code = "refund.gateway_failed"
-            attempt.error_message = f"{message} {ESCALATE}"
-            attempt.resolved_at = timezone.now()
-            attempt.save()
+            _record_failure(
+                attempt,
+                code="refund.gateway_failed",
+                message=f"The gateway reports the refund failed: {why}. {ESCALATE}",
+            )
             raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
-        refund = Payment.objects.create(
-            invoice_id=attempt.charge.invoice_id,
-            kind=PaymentKind.REFUND,
-            status=(
-                PaymentStatus.REFUNDED
-                if result.status == RefundStatus.SUCCEEDED
-                else PaymentStatus.PENDING
-            ),
-            gateway=attempt.gateway,
-            merchant_account=attempt.charge.merchant_account,
+        refund = create_refund_row(
+            charge=attempt.charge,
+            result=result,
             amount_cents=attempt.amount_cents,
             currency=attempt.currency,
-            transaction_id=result.refund_id,
-            refund_of=attempt.charge,
-            card_brand=attempt.charge.card_brand,
-            card_last4=attempt.charge.card_last4,
         )
         attempt.status = RefundAttemptStatus.SUCCEEDED
         attempt.refund_payment = refund
@@ -291,6 +373,28 @@ def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Act
         if refund.status == PaymentStatus.REFUNDED:
             apply_settled_refund(order=order, refund=refund, actor=actor)
     return refund
+
+
+def create_refund_row(
+    *, charge: Payment, result: RefundResult, amount_cents: int, currency: str, **review
+) -> Payment:
+    """Step 4: a new REFUND row pointing at `charge` (never the charge rewritten), REFUNDED
+    once the gateway settled it, PENDING until then. `review` flags it for CS."""
+    settled = result.status == RefundStatus.SUCCEEDED
+    return Payment.objects.create(
+        invoice_id=charge.invoice_id,
+        kind=PaymentKind.REFUND,
+        status=PaymentStatus.REFUNDED if settled else PaymentStatus.PENDING,
+        gateway=charge.gateway,
+        merchant_account=charge.merchant_account,
+        amount_cents=amount_cents,
+        currency=currency,
+        transaction_id=result.refund_id,
+        refund_of=charge,
+        card_brand=charge.card_brand,
+        card_last4=charge.card_last4,
+        **review,
+    )
 
 
 def apply_settled_refund(*, order: Order, refund: Payment, actor: Actor) -> None:

@@ -43,9 +43,7 @@ def send_back_for_correction(*, intake: IntakeResponse, actor: Actor, note: str)
     """NEEDS_CORRECTION: the patient fixes the answers; no order, invoice or subscription moves
     (the order is only recalculated: it waits for the intake again)."""
     note = _require_note(note)
-    with (
-        service_transaction(actor, reason=f"Intake needs correction: {note}"),
-    ):
+    with service_transaction(actor, reason=f"Intake needs correction: {note}"):
         intake = _lock_reviewable(intake)
         intake.status = IntakeStatus.NEEDS_CORRECTION
         intake.review_note = note

@@ -19,8 +19,9 @@ from emr.kernel.actors import Actor, Door
 from emr.kernel.errors import DomainError
 from emr.kernel.money import format_cents
 from emr.support.links import escalation_url
-from emr.support.preflight import CLOSED_VISIT, Action, order_preflight
+from emr.support.preflight import Action, order_preflight
 from integrations.beluga.services import cancel_visit
+from integrations.beluga.states import OPEN_VISIT_STATUSES
 from integrations.pharmacy.services import void_pharmacy_order, voidable_pharmacy_order
 from orders.models import Order
 from orders.states import OrderStatus
@@ -139,7 +140,7 @@ def available_moves(order: Order, user) -> list[Move]:
         if move.target and order.transitions.can(order.status, move.target)
     ]
     visit = getattr(order, "beluga_visit", None)
-    if visit is not None and visit.status not in CLOSED_VISIT:
+    if visit is not None and visit.status in OPEN_VISIT_STATUSES:
         moves.append(MOVES["cancel_visit"])
     if voidable_pharmacy_order(order) is not None:
         moves.append(MOVES["void_pharmacy"])

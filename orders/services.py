@@ -17,7 +17,7 @@ from emr.kernel.actors import Actor
 from emr.kernel.errors import InvalidInput, StateConflict
 from emr.kernel.events import publish
 from emr.kernel.numbering import next_number
-from emr.kernel.services import service_transaction
+from emr.kernel.services import require_reason, service_transaction
 from emr.models import Patient
 from orders.events import OrderProgressed
 from orders.models import Order, OrderItem, Product
@@ -25,9 +25,9 @@ from orders.recalculation import OrderFacts, derive_status
 from orders.states import (
     ACTION_ONLY,
     PAYMENT_ONLY_KINDS,
+    WAITING_FOR_PAYMENT,
     OrderKind,
     OrderStatus,
-    RecoveryStatus,
 )
 
 # The moves a person makes by hand. In-progress statuses are recalculated from facts, and
@@ -41,9 +41,6 @@ STAFF_MOVES = frozenset(
         OrderStatus.COMPLETED,
     }
 )
-
-
-WAITING_FOR_PAYMENT = frozenset({RecoveryStatus.NEEDS_PAYMENT_METHOD, RecoveryStatus.CHARGE_FAILED})
 
 
 @dataclass(frozen=True)
@@ -132,11 +129,7 @@ def _validate_lines(lines: Sequence[OrderLine]) -> None:
 
 def change_status(*, order: Order, target: str, actor: Actor, reason: str) -> Order:
     """A staff move: cancel, reject, return, mark shipped or completed."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput(
-            "Say why the status changes: a reason is required.", code="reason_required"
-        )
+    reason = require_reason(reason, prompt="Say why the status changes")
     if target == OrderStatus.REFUNDED:
         raise StateConflict(
             "Refunding moves money: use the refund action, which refunds through the original "

@@ -119,3 +119,15 @@ class RecoveryStatus(models.TextChoices):
     NEEDS_PAYMENT_METHOD = "NEEDS_PAYMENT_METHOD", "Needs a payment method"
     CHARGE_FAILED = "CHARGE_FAILED", "Charge failed"
     RECOVERED = "RECOVERED", "Recovered (paid)"
+
+
+# The recovery states in which the order waits for the patient's payment.
+WAITING_FOR_PAYMENT = frozenset({RecoveryStatus.NEEDS_PAYMENT_METHOD, RecoveryStatus.CHARGE_FAILED})
+
+# What a workflow reads in `paymentRecovery.status` (emr/workflows/payloads.py) for each state:
+# the names workflows are built against, which for a declined charge is not the stored one.
+RECOVERY_PAYLOAD_NAMES = {
+    RecoveryStatus.NONE: "NONE",
+    RecoveryStatus.CHARGE_FAILED: "PAYMENT_FAILED",
+    RecoveryStatus.NEEDS_PAYMENT_METHOD: "NEEDS_PAYMENT_METHOD",
+}

@@ -33,8 +33,7 @@ from emr.support.models import Escalation, FailedPayment, PatientProfile
 from emr.support.packets import build_packet, render_facts, suggest_route
 from emr.support.profiles import load_profile
 from orders.models import Order
-from orders.services import WAITING_FOR_PAYMENT
-from orders.states import RecoveryStatus
+from orders.states import WAITING_FOR_PAYMENT, RecoveryStatus
 from subscriptions.models import Subscription
 
 # The profile shows all of these records; a role that may not see one of them gets no profile.

@@ -10,7 +10,7 @@ from django.utils import timezone
 from emr.kernel.actors import Actor
 from emr.kernel.errors import Forbidden, InvalidInput
 from emr.kernel.numbering import next_number
-from emr.kernel.services import service_transaction
+from emr.kernel.services import require_reason, service_transaction
 from emr.support.models import Escalation
 from emr.support.packets import build_packet, render_packet, suggest_route
 from emr.support.states import RESOLVE_PERMISSIONS, EscalationRoute, EscalationStatus
@@ -32,12 +32,11 @@ def open_escalation(
     """Build the packet for the order or subscription and store it, routed to `route` (the
     checklist's suggestion when not given). The packet and its text are written once, here."""
     _require(actor, OPEN_PERMISSION, "Your role may not open escalations. Ask a CS lead.")
-    patient_reason = (patient_reason or "").strip()
-    if not patient_reason:
-        raise InvalidInput(
-            "Say why the patient is requesting a refund or cancellation: a reason is required.",
-            code="escalation.reason_required",
-        )
+    patient_reason = require_reason(
+        patient_reason,
+        prompt="Say why the patient is requesting a refund or cancellation",
+        code="escalation.reason_required",
+    )
     if route and route not in EscalationRoute.values:
         raise InvalidInput(
             "Route to billing/admin operations, fulfilment or medical operations "

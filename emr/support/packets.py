@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.refunds import original_payment
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus, RefundAttemptStatus
 from emr.kernel.errors import InvalidInput
 from emr.kernel.money import format_cents
@@ -32,7 +33,7 @@ from integrations.beluga.states import (
 )
 from integrations.pharmacy.states import CLOSED_STATUSES, PharmacyOrderStatus, PharmacyType
 from orders.models import Order
-from orders.states import UNPAID, OrderKind, OrderStatus
+from orders.states import ACTION_ONLY, UNPAID, OrderKind, OrderStatus
 from subscriptions.models import PlanSwitch, Subscription
 from subscriptions.states import CancellationCause, SubscriptionStatus
 
@@ -224,9 +225,9 @@ def _order_facts(order: Order | None) -> dict:
     invoice = getattr(order, "invoice", None)
     visit = getattr(order, "beluga_visit", None)
     payments = tuple(_payment_facts(p) for p in invoice.payments.all()) if invoice else ()
-    charges = [p for p in payments if p.kind == PaymentKind.CHARGE]
-    succeeded = [p for p in charges if p.status == PaymentStatus.SUCCEEDED]
-    original = (succeeded or charges or [None])[0]
+    charges = [p for p in invoice.payments.all() if p.kind == PaymentKind.CHARGE] if invoice else []
+    # Where a refund would go; failing a successful charge, where the patient tried to pay.
+    original = original_payment(invoice) or next(iter(charges), None)
     return {
         "order_id": order.pk,
         "order_number": order.number,
@@ -339,11 +340,6 @@ class RoutingRule:
     applies: Callable[[EscalationPacket], bool]
 
 
-CLOSED_ORDER_STATUSES = frozenset(
-    {OrderStatus.CANCELLED, OrderStatus.REFUNDED, OrderStatus.REJECTED, OrderStatus.RETURNED}
-)
-
-
 def _gateway_refund_failed(p: EscalationPacket) -> bool:
     # The newest attempt decides: a failure followed by a successful retry is history.
     return (
@@ -375,7 +371,7 @@ def _beluga_disagrees(p: EscalationPacket) -> bool:
     visit = p.beluga_visit
     if visit is None:
         return False
-    stopped = p.order_status in CLOSED_ORDER_STATUSES or (
+    stopped = p.order_status in ACTION_ONLY or (
         p.subscription is not None and p.subscription.status == SubscriptionStatus.CANCELLED
     )
     # A visit still worked on for an order or subscription that stopped; or an order still

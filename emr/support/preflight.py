@@ -9,18 +9,15 @@ The loader issues a fixed number of queries, whatever the order's history.
 import enum
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch
-
 from billing.models import Invoice, Payment
-from billing.refunds import refundable_cents
-from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
+from billing.refunds import RefundAssessment, Refusal, assess_refund
+from billing.states import Gateway, InvoiceStatus
 from emr.kernel.money import format_cents
-from integrations.beluga.states import VisitStatus
-from integrations.gateways import registry
+from integrations.beluga.states import OPEN_VISIT_STATUSES
 from integrations.pharmacy.states import PharmacyOrderStatus
 from orders.models import Order
 from orders.states import OrderStatus
-from subscriptions.states import SubscriptionStatus, SwitchStatus
+from subscriptions.states import OPEN_SWITCH_STATUSES, SubscriptionStatus
 
 
 class Action(enum.StrEnum):
@@ -75,19 +72,14 @@ WILL_NOT_DO = {
 }
 
 ACTIVE_PHARMACY = {PharmacyOrderStatus.SUBMITTED, PharmacyOrderStatus.SHIPPED}
-OPEN_SWITCHES = {SwitchStatus.SCHEDULED, SwitchStatus.PENDING}
-CLOSED_VISIT = {VisitStatus.CANCELED, VisitStatus.RESOLVED, VisitStatus.UNKNOWN}
 
 
 def load_order(order_id: int) -> Order:
     """The order with everything the checklists read, in a fixed number of queries."""
-    charges = Payment.objects.filter(kind=PaymentKind.CHARGE).prefetch_related(
-        Prefetch("refunds", queryset=Payment.objects.filter(kind=PaymentKind.REFUND))
-    )
     return (
         Order.objects.select_related("patient", "invoice", "subscription__plan", "beluga_visit")
         .prefetch_related(
-            Prefetch("invoice__payments", queryset=charges, to_attr="charges"),
+            "invoice__payments__refunds",
             "pharmacy_orders",
             "prescriptions",
             "refund_attempts",
@@ -112,24 +104,21 @@ def _invoice(order: Order) -> Invoice | None:
     return getattr(order, "invoice", None)
 
 
-def _original_payment(invoice: Invoice | None) -> Payment | None:
-    if invoice is None:
-        return None
-    succeeded = [p for p in invoice.charges if p.status == PaymentStatus.SUCCEEDED]
-    return succeeded[0] if succeeded else None
-
-
 def _refund_items(order: Order) -> list[Item]:
-    invoice = _invoice(order)
-    payment = _original_payment(invoice)
+    assessment = assess_refund(order)
+    # Each line shows its first refusal, as the refund flow would raise it.
+    refused: dict[str, Refusal] = {}
+    for refusal in assessment.refusals:
+        refused.setdefault(refusal.check, refusal)
+    payment = assessment.charge
     return [
         _who(order),
-        _order_status_for_refund(order),
-        _invoice_item(invoice),
-        _payment_item(invoice, payment),
-        _gateway_item(payment),
-        _transaction_item(payment),
-        _remaining_item(order, payment),
+        _order_status_for_refund(order, refused.get("order_status"), payment),
+        _invoice_item(assessment.invoice, refused.get("invoice"), payment),
+        _payment_item(payment, refused.get("payment")),
+        _gateway_item(payment, refused.get("gateway")),
+        _transaction_item(payment, refused.get("transaction_id")),
+        _remaining_item(assessment, refused.get("remaining")),
         _shipment_item(order, Action.REFUND),
         _pharmacy_item(order, Action.REFUND),
         _beluga_item(order, Action.REFUND),
@@ -190,17 +179,6 @@ def _who(order: Order) -> Item:
     )
 
 
-def _order_status_for_refund(order: Order) -> Item:
-    if order.status == OrderStatus.REFUNDED:
-        return Item(
-            "order_status",
-            "Order status",
-            Check.BLOCKED,
-            "Already refunded: the order is locked and nothing is left to refund.",
-        )
-    return Item("order_status", "Order status", Check.OK, f"{order.get_status_display()}.")
-
-
 def _order_status_for_cancel(order: Order) -> Item:
     label = order.get_status_display()
     if order.transitions.can(order.status, OrderStatus.CANCELLED):
@@ -215,29 +193,67 @@ def _order_status_for_cancel(order: Order) -> Item:
     return Item("order_status", "Order status", Check.BLOCKED, sentence)
 
 
-def _invoice_item(invoice: Invoice | None) -> Item:
-    if invoice is None:
-        return Item(
-            "invoice",
-            "Invoice",
-            Check.BLOCKED,
-            "The order has no invoice, so there is no payment to refund. Escalate to "
-            "billing/admin operations.",
-        )
+# The checklist's sentence for each refusal of the refund flow, by (line, code): shorter than
+# the flow's own, which CS reads if they go ahead. A refusal not listed shows the flow's.
+REFUSAL_SENTENCES = {
+    ("order_status", "refund.already_refunded"): (
+        "Already refunded: the order is locked and nothing is left to refund."
+    ),
+    ("invoice", "refund.no_invoice"): (
+        "The order has no invoice, so there is no payment to refund. Escalate to billing/admin "
+        "operations."
+    ),
+    ("payment", "refund.no_successful_payment"): (
+        "No successful payment: the app cannot refund this order automatically. Check the "
+        "payment records and the gateway dashboard, then escalate."
+    ),
+    ("gateway", "refund.gateway_not_configured"): (
+        "Paid through {gateway}, which is not configured now: the refund would fail."
+    ),
+    ("gateway", "refund.gateway_auth_failed"): (
+        "Paid through another {gateway} account than the one configured now (the credentials "
+        "changed): the app will not refund it. Escalate to billing/admin."
+    ),
+    ("transaction_id", "refund.no_transaction_id"): (
+        "The payment has no gateway transaction id: the gateway cannot be asked to refund it."
+    ),
+    ("remaining", "refund.in_progress"): (
+        "A refund is already in progress; wait for it before refunding again."
+    ),
+    ("remaining", "refund.already_refunded"): "Nothing is left to refund.",
+}
+
+
+def _refused(key: str, label: str, refusal: Refusal, payment: Payment | None) -> Item:
+    sentence = REFUSAL_SENTENCES.get((key, refusal.code))
+    if sentence is None:
+        sentence = refusal.error.detail
+    elif payment is not None:
+        sentence = sentence.format(gateway=Gateway(payment.gateway).label)
+    return Item(key, label, Check.BLOCKED, sentence)
+
+
+def _order_status_for_refund(
+    order: Order, refusal: Refusal | None, payment: Payment | None
+) -> Item:
+    if refusal is not None:
+        return _refused("order_status", "Order status", refusal, payment)
+    return Item("order_status", "Order status", Check.OK, f"{order.get_status_display()}.")
+
+
+def _invoice_item(
+    invoice: Invoice | None, refusal: Refusal | None, payment: Payment | None
+) -> Item:
+    if refusal is not None:
+        return _refused("invoice", "Invoice", refusal, payment)
     return Item(
         "invoice", "Invoice", Check.OK, f"{invoice.number} is {invoice.get_status_display()}."
     )
 
 
-def _payment_item(invoice: Invoice | None, payment: Payment | None) -> Item:
-    if invoice is not None and payment is None:
-        return Item(
-            "payment",
-            "Original payment",
-            Check.BLOCKED,
-            "No successful payment: the app cannot refund this order automatically. Check the "
-            "payment records and the gateway dashboard, then escalate.",
-        )
+def _payment_item(payment: Payment | None, refusal: Refusal | None) -> Item:
+    if refusal is not None:
+        return _refused("payment", "Original payment", refusal, payment)
     if payment is None:
         return Item("payment", "Original payment", Check.BLOCKED, "No payment to refund.")
     card = f", {payment.card_brand} ····{payment.card_last4}" if payment.card_last4 else ""
@@ -250,64 +266,36 @@ def _payment_item(invoice: Invoice | None, payment: Payment | None) -> Item:
     )
 
 
-def _gateway_item(payment: Payment | None) -> Item:
+def _gateway_item(payment: Payment | None, refusal: Refusal | None) -> Item:
     if payment is None:
         return Item("gateway", "Original gateway", Check.INFO, "No payment, no gateway.")
+    if refusal is not None:
+        return _refused("gateway", "Original gateway", refusal, payment)
     label = Gateway(payment.gateway).label
-    if not registry.is_configured(payment.gateway):
-        return Item(
-            "gateway",
-            "Original gateway",
-            Check.BLOCKED,
-            f"Paid through {label}, which is not configured now: the refund would fail.",
-        )
-    if payment.merchant_account and payment.merchant_account != registry.merchant_account(
-        payment.gateway
-    ):
-        return Item(
-            "gateway",
-            "Original gateway",
-            Check.BLOCKED,
-            f"Paid through another {label} account than the one configured now (the "
-            "credentials changed): the app will not refund it. Escalate to billing/admin.",
-        )
     return Item(
         "gateway", "Original gateway", Check.OK, f"{label}: the refund goes back through {label}."
     )
 
 
-def _transaction_item(payment: Payment | None) -> Item:
-    if payment is not None and not payment.transaction_id:
-        return Item(
-            "transaction_id",
-            "Transaction id",
-            Check.BLOCKED,
-            "The payment has no gateway transaction id: the gateway cannot be asked to refund it.",
-        )
+def _transaction_item(payment: Payment | None, refusal: Refusal | None) -> Item:
+    if refusal is not None:
+        return _refused("transaction_id", "Transaction id", refusal, payment)
     if payment is None:
         return Item("transaction_id", "Transaction id", Check.INFO, "No payment.")
     return Item("transaction_id", "Transaction id", Check.OK, payment.transaction_id)
 
 
-def _remaining_item(order: Order, payment: Payment | None) -> Item:
+def _remaining_item(assessment: RefundAssessment, refusal: Refusal | None) -> Item:
+    payment = assessment.charge
     if payment is None:
         return Item("remaining", "Refundable", Check.INFO, "Nothing was paid.")
-    in_flight = [a for a in order.refund_attempts.all() if a.status == "PENDING"]
-    if in_flight:
-        return Item(
-            "remaining",
-            "Refundable",
-            Check.BLOCKED,
-            "A refund is already in progress; wait for it before refunding again.",
-        )
-    remaining = refundable_cents(payment)
-    if remaining <= 0:
-        return Item("remaining", "Refundable", Check.BLOCKED, "Nothing is left to refund.")
+    if refusal is not None:
+        return _refused("remaining", "Refundable", refusal, payment)
     return Item(
         "remaining",
         "Refundable",
         Check.OK,
-        f"{format_cents(remaining, payment.currency)} of "
+        f"{format_cents(assessment.remaining_cents, payment.currency)} of "
         f"{format_cents(payment.amount_cents, payment.currency)} can still be refunded.",
     )
 
@@ -363,7 +351,7 @@ def _pharmacy_item(order: Order, action: Action) -> Item:
 
 def _beluga_item(order: Order, action: Action) -> Item:
     visit = getattr(order, "beluga_visit", None)
-    if visit is None or visit.status in CLOSED_VISIT:
+    if visit is None or visit.status not in OPEN_VISIT_STATUSES:
         state = visit.get_status_display() if visit else "none"
         return Item("beluga", "Beluga visit", Check.OK, f"No open Beluga visit ({state}).")
     verb = "Refunding" if action == Action.REFUND else "Cancelling the order"
@@ -452,7 +440,7 @@ def subscription_cancel_preflight(subscription) -> Preflight:
                 "notes before telling the patient anything.",
             )
         )
-    open_switches = [s for s in subscription.switches.all() if s.status in OPEN_SWITCHES]
+    open_switches = [s for s in subscription.switches.all() if s.status in OPEN_SWITCH_STATUSES]
     if open_switches:
         items.append(
             Item(

@@ -17,7 +17,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
+from emr.models import IntakeStatus
 from emr.workflows.errors import UnknownEventType
+from orders.models import ProductKind
+from orders.states import RECOVERY_PAYLOAD_NAMES, OrderKind, OrderStatus
+from subscriptions.states import BillingInterval, SubscriptionStatus
+
+
+def _one_of(names) -> str:
+    """'A, B or C': the names a field takes, from the enum that defines them."""
+    *others, last = [str(name) for name in names]
+    return f"{', '.join(others)} or {last}" if others else last
+
 
 # --- Sections: the payload's objects and their fields ---------------------------------------
 # field -> what it means. Money comes twice: formatted for messages ("$120.00") and as integer
@@ -41,9 +53,9 @@ SECTION_FIELDS: dict[str, dict[str, str]] = {
     "order": {
         "id": "order id",
         "orderNumber": "ORD-000123",
-        "status": "status name, e.g. AWAITING_PAYMENT",
+        "status": f"status name, e.g. {OrderStatus.AWAITING_PAYMENT}",
         "statusLabel": "status as people read it, e.g. Awaiting payment",
-        "kind": "CHECKOUT, SUBSCRIPTION_FIRST, RECURRING, MANUAL, RECOVERY_CYCLE or PAYOFF",
+        "kind": _one_of(OrderKind.values),
         "total": "total, formatted ($120.00)",
         "totalCents": "total in cents",
         "refunded": "amount refunded so far, formatted",
@@ -54,7 +66,7 @@ SECTION_FIELDS: dict[str, dict[str, str]] = {
     "lineItems": {
         "name": "product name when sold",
         "productId": "product id",
-        "productKind": "SERVICE, PACKAGE, MEMBERSHIP or MEDICATION",
+        "productKind": _one_of(ProductKind.values),
         "quantity": "quantity",
         "unitPrice": "unit price, formatted",
         "unitPriceCents": "unit price in cents",
@@ -64,7 +76,7 @@ SECTION_FIELDS: dict[str, dict[str, str]] = {
     "invoice": {
         "id": "invoice id",
         "invoiceNumber": "INV-000123",
-        "status": "SENT, PAID or CANCELLED",
+        "status": _one_of(InvoiceStatus.values),
         "amount": "amount, formatted",
         "amountCents": "amount in cents",
         "currency": "three-letter currency code",
@@ -73,19 +85,19 @@ SECTION_FIELDS: dict[str, dict[str, str]] = {
     },
     "payment": {
         "id": "payment id",
-        "kind": "CHARGE or REFUND",
-        "status": "SUCCEEDED, FAILED, PENDING or REFUNDED",
+        "kind": _one_of(PaymentKind.values),
+        "status": _one_of(PaymentStatus.values),
         "amount": "amount, formatted",
         "amountCents": "amount in cents",
         "currency": "three-letter currency code",
-        "gateway": "stripe or nmi",
+        "gateway": _one_of(Gateway.values),
         "failureMessage": "the gateway's decline message (empty unless failed)",
         "refundOf": "for a refund: the id of the charge it returns money from",
         "createdAt": "when the money moved",
     },
     "paymentRecovery": {
         "active": "true while the order waits for payment",
-        "status": "NONE, PAYMENT_FAILED or NEEDS_PAYMENT_METHOD",
+        "status": _one_of(RECOVERY_PAYLOAD_NAMES.values()),
         "invoiceNumber": "the invoice to pay",
         "amountDue": "amount due, formatted",
         "amountDueCents": "amount due in cents",
@@ -94,11 +106,11 @@ SECTION_FIELDS: dict[str, dict[str, str]] = {
     },
     "subscription": {
         "id": "subscription id",
-        "status": "ACTIVE, PAUSED, CANCELLED or EXPIRED",
+        "status": _one_of(SubscriptionStatus.values),
         "planName": "plan name",
         "price": "price per cycle, formatted",
         "priceCents": "price per cycle in cents",
-        "interval": "MONTH or WEEK",
+        "interval": _one_of(BillingInterval.values),
         "intervalCount": "cycles per interval",
         "nextBillingAt": "next renewal (empty if none)",
         "daysUntilRenewal": "whole days until the next renewal (empty if none)",
@@ -108,7 +120,7 @@ SECTION_FIELDS: dict[str, dict[str, str]] = {
     "intake": {
         "id": "intake id",
         "questionnaire": "questionnaire name",
-        "status": "PENDING, SUBMITTED, APPROVED, NEEDS_CORRECTION or REJECTED",
+        "status": _one_of(IntakeStatus.values),
         "submittedAt": "when it was submitted (empty if not)",
     },
 }

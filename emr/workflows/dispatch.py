@@ -4,7 +4,9 @@ Dispatch is enqueued on commit of the event (`emr.workflows.outbox.emit`); when 
 lost (the process died between commit and enqueue, or the broker was down) the beat sweep
 `dispatch_pending()` picks the row up. Both paths claim the row with `SELECT … FOR UPDATE SKIP
 LOCKED` and flip it to DISPATCHED in the same transaction that creates the runs, so a
-redelivered task or a second sweep finds nothing to do.
+redelivered task or a second sweep finds nothing to do. These are plain transactions, not
+services: claiming a row acts for no one, and the sweep's savepoint per event rolls back only
+that event's runs when it fails.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ class WorkflowEvent(models.Model):
             # The sweep's query: committed but not dispatched, oldest first.
             models.Index(
                 fields=["occurred_at"],
-                condition=models.Q(dispatch_status="PENDING"),
+                condition=models.Q(dispatch_status=DispatchStatus.PENDING),
                 name="workflow_event_pending_idx",
             ),
         ]
@@ -130,7 +130,8 @@ class RunStatus(models.TextChoices):
     FAILED = "FAILED", "Failed"
 
 
-OPEN_RUN_STATUSES = (RunStatus.READY, RunStatus.RUNNING, RunStatus.WAITING)
+# Runs not finished yet: the ones the resume sweep looks at.
+OPEN_RUN_STATUSES = [RunStatus.READY, RunStatus.WAITING, RunStatus.RUNNING]
 
 
 class WorkflowRun(models.Model):
@@ -175,7 +176,7 @@ class WorkflowRun(models.Model):
             # The resume sweep's query.
             models.Index(
                 fields=["due_at"],
-                condition=models.Q(status__in=["READY", "WAITING", "RUNNING"]),
+                condition=models.Q(status__in=OPEN_RUN_STATUSES),
                 name="workflow_run_open_idx",
             ),
         ]

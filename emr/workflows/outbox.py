@@ -1,7 +1,7 @@
 """The transactional outbox: `emit()` records an event in the caller's transaction and asks
 for its dispatch (`emr.workflows.dispatch`) after commit.
 
-    with transaction.atomic():
+    with service_transaction(actor, reason=reason):
         ...change the order...
         emit("order.refunded", subject=order, actor=actor)
 
@@ -35,7 +35,7 @@ def emit(
     """Record `event_type` about `subject` in the current transaction; dispatch after commit.
 
     `payload` defaults to the subject's payload as the database has it now (call `emit` after
-    saving the change). `actor` defaults to the one of the enclosing `acting(...)` block.
+    saving the change). `actor` defaults to the one of the enclosing `service_transaction(...)`.
     """
     event_kind = catalogue.get_event_type(event_type)
     subject_type = payloads.subject_type_of(subject)

@@ -25,11 +25,12 @@ from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
 from emr.kernel.errors import InvalidInput
 from emr.kernel.money import format_cents
-from emr.models import IntakeResponse, Patient
+from emr.models import IntakeResponse, IntakeStatus, Patient
 from emr.workflows.catalogue import EventType
-from orders.models import Order
-from orders.states import OrderStatus
+from orders.models import Order, ProductKind
+from orders.states import RECOVERY_PAYLOAD_NAMES, OrderKind, OrderStatus, RecoveryStatus
 from subscriptions.models import Subscription
+from subscriptions.states import BillingInterval, SubscriptionStatus
 
 Payload = dict[str, Any]
 
@@ -118,15 +119,15 @@ def payment_recovery_section(order: Order, invoice: Invoice | None) -> Payload:
     active = order.status == OrderStatus.AWAITING_PAYMENT
     last_failure = _last_failed_charge(invoice)
     if not active:
-        status = "NONE"
+        state = RecoveryStatus.NONE
     elif _has_usable_card(order.patient):
-        status = "PAYMENT_FAILED"
+        state = RecoveryStatus.CHARGE_FAILED
     else:
-        status = "NEEDS_PAYMENT_METHOD"
+        state = RecoveryStatus.NEEDS_PAYMENT_METHOD
     due_cents = invoice.amount_cents if invoice and invoice.status == InvoiceStatus.SENT else 0
     return {
         "active": active,
-        "status": status,
+        "status": RECOVERY_PAYLOAD_NAMES[state],
         "invoiceNumber": invoice.number if invoice else None,
         "amountDue": format_cents(due_cents, order.currency),
         "amountDueCents": due_cents,
@@ -308,7 +309,7 @@ SAMPLE_SECTIONS: dict[str, Any] = {
         "orderNumber": "ORD-000001",
         "status": OrderStatus.AWAITING_PAYMENT.value,
         "statusLabel": OrderStatus.AWAITING_PAYMENT.label,
-        "kind": "RECURRING",
+        "kind": OrderKind.RECURRING.value,
         "total": "$99.00",
         "totalCents": 9900,
         "refunded": "$0.00",
@@ -320,7 +321,7 @@ SAMPLE_SECTIONS: dict[str, Any] = {
         {
             "name": "Monthly membership",
             "productId": 1,
-            "productKind": "MEMBERSHIP",
+            "productKind": ProductKind.MEMBERSHIP.value,
             "quantity": 1,
             "unitPrice": "$99.00",
             "unitPriceCents": 9900,
@@ -331,7 +332,7 @@ SAMPLE_SECTIONS: dict[str, Any] = {
     "invoice": {
         "id": 1,
         "invoiceNumber": "INV-000001",
-        "status": "SENT",
+        "status": InvoiceStatus.SENT.value,
         "amount": "$99.00",
         "amountCents": 9900,
         "currency": "usd",
@@ -340,19 +341,19 @@ SAMPLE_SECTIONS: dict[str, Any] = {
     },
     "payment": {
         "id": 1,
-        "kind": "CHARGE",
-        "status": "FAILED",
+        "kind": PaymentKind.CHARGE.value,
+        "status": PaymentStatus.FAILED.value,
         "amount": "$99.00",
         "amountCents": 9900,
         "currency": "usd",
-        "gateway": "stripe",
+        "gateway": Gateway.STRIPE.value,
         "failureMessage": "Your card was declined.",
         "refundOf": None,
         "createdAt": "2025-01-15T10:00:00+00:00",
     },
     "paymentRecovery": {
         "active": True,
-        "status": "PAYMENT_FAILED",
+        "status": RECOVERY_PAYLOAD_NAMES[RecoveryStatus.CHARGE_FAILED],
         "invoiceNumber": "INV-000001",
         "amountDue": "$99.00",
         "amountDueCents": 9900,
@@ -361,11 +362,11 @@ SAMPLE_SECTIONS: dict[str, Any] = {
     },
     "subscription": {
         "id": 1,
-        "status": "ACTIVE",
+        "status": SubscriptionStatus.ACTIVE.value,
         "planName": "Monthly membership",
         "price": "$99.00",
         "priceCents": 9900,
-        "interval": "MONTH",
+        "interval": BillingInterval.MONTH.value,
         "intervalCount": 1,
         "nextBillingAt": "2025-02-15T10:00:00+00:00",
         "daysUntilRenewal": 31,
@@ -375,7 +376,7 @@ SAMPLE_SECTIONS: dict[str, Any] = {
     "intake": {
         "id": 1,
         "questionnaire": "Weight management intake",
-        "status": "PENDING",
+        "status": IntakeStatus.PENDING.value,
         "submittedAt": None,
     },
 }

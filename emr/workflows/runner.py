@@ -4,7 +4,10 @@ Claiming. A run is advanced by whoever claims it: READY -> RUNNING under
 `SELECT … FOR UPDATE SKIP LOCKED`, with a fresh `claim_token` and a lease. Each step's outcome is
 recorded only while that token still matches, so a redelivered task, a second worker or a second
 sweep never records (or, for local steps, performs) a step twice. A run whose worker died keeps
-its lease until it expires; the resume sweep then returns it to READY.
+its lease until it expires; the resume sweep then returns it to READY. Claiming, recording a
+sending step and the sweep are the runner's bookkeeping on its own rows, so they run in plain
+`transaction.atomic()`; a local step runs in `service_transaction` as the workflow's actor, and
+every step inside a savepoint of its own (`_perform`).
 
 What each kind of step guarantees:
 - condition, wait, status update run inside the transaction that records their outcome and
@@ -368,7 +371,7 @@ def retry_run(
 ) -> WorkflowRun:
     """Run a failed run again from the step that failed (with a fresh retry budget)."""
     enqueue_run = enqueue_run or _send_advance_run
-    with transaction.atomic():
+    with service_transaction(actor, reason=f"Workflow run #{run.pk} retried"):
         run = WorkflowRun.objects.select_for_update().get(pk=run.pk)
         if run.status != RunStatus.FAILED:
             raise RunNotRetryable(
