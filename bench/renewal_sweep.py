@@ -53,8 +53,8 @@ from billing.models import PaymentMethod  # noqa: E402
 from emr.kernel.actors import Actor  # noqa: E402
 from emr.models import Patient  # noqa: E402
 from orders.models import Order, Product  # noqa: E402
+from subscriptions.billing_cycle import run_billing_cycle  # noqa: E402
 from subscriptions.models import Plan, Subscription  # noqa: E402
-from subscriptions.renewals import run_billing_cycle  # noqa: E402
 from subscriptions.states import BillingInterval, SubscriptionStatus  # noqa: E402
 from tests.fixtures.servers import free_port, run_server  # noqa: E402
 from tests.fixtures.stripe import STRIPE_TEST_KEY  # noqa: E402

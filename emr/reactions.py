@@ -24,10 +24,9 @@ from orders.events import OrderProgressed
 from orders.models import Order
 from orders.services import change_status, recalculate_status
 from orders.states import ACTION_ONLY, OrderStatus
-from subscriptions.intake_cleanup import withdraw_pending_intakes
+from subscriptions.lifecycle import cancel_subscription, withdraw_pending_intakes
 from subscriptions.models import Subscription
 from subscriptions.recovery import reactivate_after_payment
-from subscriptions.services import cancel_subscription
 from subscriptions.states import CancellationCause, SubscriptionStatus
 
 # --- A paid invoice (billing) ---------------------------------------------------------------

@@ -5,7 +5,7 @@ from emr.kernel.admin_actions import reasoned_action
 from emr.kernel.money import format_cents
 from emr.support.links import escalation_url
 from emr.support.preflight import subscription_cancel_preflight
-from subscriptions import services, switching
+from subscriptions import lifecycle, switching
 from subscriptions.models import Plan, PlanSwitch, Subscription, SubscriptionCycle
 
 
@@ -28,23 +28,23 @@ class PlanAdmin(SimpleHistoryAdmin):
 
 
 def _cancel(subscription, *, actor, reason):
-    services.cancel_subscription(subscription=subscription, actor=actor, reason=reason)
+    lifecycle.cancel_subscription(subscription=subscription, actor=actor, reason=reason)
 
 
 def _pause(subscription, *, actor, reason):
-    services.pause_subscription(subscription=subscription, actor=actor, reason=reason)
+    lifecycle.pause_subscription(subscription=subscription, actor=actor, reason=reason)
 
 
 def _resume(subscription, *, actor, reason):
-    services.resume_subscription(subscription=subscription, actor=actor, reason=reason)
+    lifecycle.resume_subscription(subscription=subscription, actor=actor, reason=reason)
 
 
 def _schedule_cancellation(subscription, *, actor, reason):
-    services.schedule_cancellation(subscription=subscription, actor=actor, reason=reason)
+    lifecycle.schedule_cancellation(subscription=subscription, actor=actor, reason=reason)
 
 
 def _withdraw_scheduled_cancellation(subscription, *, actor, reason):
-    services.withdraw_scheduled_cancellation(subscription=subscription, actor=actor, reason=reason)
+    lifecycle.withdraw_scheduled_cancellation(subscription=subscription, actor=actor, reason=reason)
 
 
 def _withdraw_scheduled_switch(subscription, *, actor, reason):

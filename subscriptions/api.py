@@ -11,8 +11,8 @@ from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission, StrictIntegerField
 from emr.models import Patient
 from orders.api import OrderSerializer
-from subscriptions import services, switching
-from subscriptions.creation import first_order_of, start_subscription
+from subscriptions import lifecycle, switching
+from subscriptions.billing_cycle import first_order_of, start_subscription
 from subscriptions.models import Plan, PlanSwitch, Subscription
 from subscriptions.states import OPEN_SWITCH_STATUSES, SwitchTiming
 
@@ -209,17 +209,17 @@ class SubscriptionViewSet(
     @extend_schema(request=ReasonSerializer, responses=SubscriptionSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        return self._reasoned(services.cancel_subscription)
+        return self._reasoned(lifecycle.cancel_subscription)
 
     @extend_schema(request=ReasonSerializer, responses=SubscriptionSerializer)
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
-        return self._reasoned(services.pause_subscription)
+        return self._reasoned(lifecycle.pause_subscription)
 
     @extend_schema(request=ReasonSerializer, responses=SubscriptionSerializer)
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
-        return self._reasoned(services.resume_subscription)
+        return self._reasoned(lifecycle.resume_subscription)
 
     @extend_schema(methods=["POST"], request=ReasonSerializer, responses=SubscriptionSerializer)
     @extend_schema(
@@ -228,11 +228,11 @@ class SubscriptionViewSet(
     @action(detail=True, methods=["post", "delete"], url_path="schedule-cancellation")
     def schedule_cancellation(self, request, pk=None):
         if request.method == "POST":
-            return self._reasoned(services.schedule_cancellation)
+            return self._reasoned(lifecycle.schedule_cancellation)
         payload = OptionalReasonSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         reason = payload.validated_data.get("reason") or "Scheduled cancellation withdrawn"
-        subscription = services.withdraw_scheduled_cancellation(
+        subscription = lifecycle.withdraw_scheduled_cancellation(
             subscription=self.get_object(), actor=self._actor(), reason=reason
         )
         return Response(self._fresh(subscription))

@@ -23,13 +23,13 @@ from emr.workflows.outbox import emit
 from orders.models import Order
 from orders.services import WAITING_FOR_PAYMENT, lock_order, recalculate_status, set_status
 from orders.states import IN_PROGRESS, OrderKind, OrderStatus, RecoveryStatus
-from subscriptions.models import PlanSwitch, Subscription, SubscriptionCycle
-from subscriptions.services import (
+from subscriptions.lifecycle import (
     close_subscription,
     lock_subscription,
     open_cycle_invoices,
     set_subscription_status,
 )
+from subscriptions.models import PlanSwitch, Subscription, SubscriptionCycle
 from subscriptions.states import CancellationCause, SubscriptionStatus, SwitchStatus
 
 S = SubscriptionStatus

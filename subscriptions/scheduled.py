@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from emr.kernel.actors import Actor, acting
 from emr.kernel.errors import DomainError
+from subscriptions.billing_cycle import system_actor
+from subscriptions.lifecycle import close_subscription, lock_subscription
 from subscriptions.models import PlanSwitch, Subscription
-from subscriptions.renewals import system_actor
-from subscriptions.services import close_subscription, lock_subscription
 from subscriptions.states import CancellationCause, SubscriptionStatus, SwitchStatus
 from subscriptions.switching import run_switch
 

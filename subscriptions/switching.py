@@ -23,23 +23,26 @@ from emr.kernel.services import service_transaction
 from orders.models import Order
 from orders.services import change_status, create_order
 from orders.states import OrderKind, OrderStatus
-from subscriptions.cards import billing_card_for
-from subscriptions.charging import NO_CARD_MESSAGE, ChargeAttempt, Outcome, charge_order
-from subscriptions.creation import (
+from subscriptions.billing_cycle import (
+    NO_CARD_MESSAGE,
+    ChargeAttempt,
+    Outcome,
+    billing_card_for,
+    charge_order,
     check_plan_available,
     close_never_started,
     create_awaiting_first_payment,
     first_order_of,
+    plan_line,
     with_sentence,
 )
-from subscriptions.cycles import plan_line
-from subscriptions.models import Plan, PlanSwitch, Subscription
-from subscriptions.policies import check_may_switch
-from subscriptions.services import (
+from subscriptions.lifecycle import (
+    check_may_switch,
     lock_subscription,
     open_cycle_invoices,
     require_reason,
 )
+from subscriptions.models import Plan, PlanSwitch, Subscription
 from subscriptions.states import (
     OPEN_SWITCH_STATUSES,
     SubscriptionStatus,

@@ -8,9 +8,9 @@ task time limit and queue themselves again while more is due.
 from celery import shared_task
 
 from emr.kernel.errors import DomainError
-from subscriptions import renewals, scheduled, switching
+from subscriptions import billing_cycle, scheduled, switching
+from subscriptions.billing_cycle import system_actor
 from subscriptions.models import PlanSwitch
-from subscriptions.renewals import system_actor
 
 # Renewals call the gateway once each: a batch must finish well inside the 120 s soft limit.
 BATCH = 200
@@ -18,7 +18,7 @@ BATCH = 200
 
 @shared_task(name="subscriptions.run_billing_cycle")
 def run_billing_cycle() -> str:
-    summary = renewals.run_billing_cycle(limit=BATCH)
+    summary = billing_cycle.run_billing_cycle(limit=BATCH)
     if summary.more_due:
         run_billing_cycle.delay()
     return str(summary)
@@ -26,7 +26,7 @@ def run_billing_cycle() -> str:
 
 @shared_task(name="subscriptions.retry_recovery_charges")
 def retry_recovery_charges() -> str:
-    summary = renewals.retry_recovery_charges(limit=BATCH)
+    summary = billing_cycle.retry_recovery_charges(limit=BATCH)
     if summary.more_due:
         retry_recovery_charges.delay()
     return str(summary)
@@ -34,7 +34,7 @@ def retry_recovery_charges() -> str:
 
 @shared_task(name="subscriptions.send_upcoming_renewal_notices")
 def send_upcoming_renewal_notices() -> int:
-    return renewals.send_upcoming_renewal_notices()
+    return billing_cycle.send_upcoming_renewal_notices()
 
 
 @shared_task(name="subscriptions.run_scheduled_changes")

@@ -10,7 +10,7 @@ from billing import payments
 from billing.models import PaymentMethod
 from emr.kernel.actors import Actor, Door
 from orders.models import ProductKind
-from subscriptions.creation import start_subscription
+from subscriptions.billing_cycle import start_subscription
 from subscriptions.models import Plan, Subscription
 from subscriptions.states import BillingInterval
 from tests.factories import PatientFactory, ProductFactory

@@ -12,10 +12,10 @@ from emr.models import IntakeResponse, IntakeStatus
 from emr.workflows.models import WorkflowEvent
 from orders.services import change_status, record_fact
 from orders.states import OrderKind, OrderStatus
-from subscriptions import services
+from subscriptions import lifecycle
+from subscriptions.billing_cycle import run_billing_cycle
+from subscriptions.lifecycle import RECOVERY_BALANCE_EXPLANATION
 from subscriptions.models import Subscription
-from subscriptions.policies import RECOVERY_BALANCE_EXPLANATION
-from subscriptions.renewals import run_billing_cycle
 from subscriptions.states import CancellationCause, SubscriptionStatus
 from tests.subscriptions.conftest import make_plan, patient_actor
 
@@ -45,7 +45,7 @@ def test_cancel_now_stops_billing_and_fires_the_workflow(clock, subscribe, syste
     subscription = subscribe()
     patient = patient_actor(subscription.patient)
 
-    services.cancel_subscription(subscription=subscription, actor=patient, reason="Too costly")
+    lifecycle.cancel_subscription(subscription=subscription, actor=patient, reason="Too costly")
 
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.CANCELLED
@@ -72,12 +72,12 @@ def clock_now():
 
 def test_cancelling_twice_is_refused_and_changes_nothing(clock, subscribe, admin):
     subscription = subscribe()
-    services.cancel_subscription(subscription=subscription, actor=admin, reason="Asked")
+    lifecycle.cancel_subscription(subscription=subscription, actor=admin, reason="Asked")
     cancelled_at = Subscription.objects.get(pk=subscription.pk).cancelled_at
     clock.shift(timedelta(days=1))
 
     with pytest.raises(InvalidTransition) as refused:
-        services.cancel_subscription(subscription=subscription, actor=admin, reason="Again")
+        lifecycle.cancel_subscription(subscription=subscription, actor=admin, reason="Again")
 
     assert refused.value.code == "subscription.already_cancelled"
     assert Subscription.objects.get(pk=subscription.pk).cancelled_at == cancelled_at
@@ -87,12 +87,12 @@ def test_cancelling_twice_is_refused_and_changes_nothing(clock, subscribe, admin
 @pytest.mark.parametrize("service", ["resume_subscription", "pause_subscription"])
 def test_nothing_reactivates_a_cancelled_subscription(clock, subscribe, admin, service):
     subscription = subscribe()
-    services.cancel_subscription(subscription=subscription, actor=admin, reason="Asked")
+    lifecycle.cancel_subscription(subscription=subscription, actor=admin, reason="Asked")
     with pytest.raises(InvalidTransition) as refused:
-        getattr(services, service)(subscription=subscription, actor=admin, reason="Come back")
+        getattr(lifecycle, service)(subscription=subscription, actor=admin, reason="Come back")
     assert refused.value.code == "subscription.already_cancelled"
     with pytest.raises(StateConflict) as refused:
-        services.withdraw_scheduled_cancellation(subscription=subscription, actor=admin)
+        lifecycle.withdraw_scheduled_cancellation(subscription=subscription, actor=admin)
     assert refused.value.code == "subscription.already_cancelled"
 
 
@@ -100,7 +100,7 @@ def test_a_reason_is_required(subscribe, admin):
     from emr.kernel.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as refused:
-        services.cancel_subscription(subscription=subscribe(), actor=admin, reason="  ")
+        lifecycle.cancel_subscription(subscription=subscribe(), actor=admin, reason="  ")
     assert refused.value.code == "reason_required"
 
 
@@ -115,7 +115,7 @@ def test_cancelling_does_not_refund_cancel_paid_orders_or_stop_shipments(clock, 
     run_billing_cycle()
     renewal = subscription.orders.get(kind=OrderKind.RECURRING)
 
-    services.cancel_subscription(subscription=subscription, actor=admin, reason="Patient asked")
+    lifecycle.cancel_subscription(subscription=subscription, actor=admin, reason="Patient asked")
 
     first.refresh_from_db()
     renewal.refresh_from_db()
@@ -148,7 +148,7 @@ def test_pending_intake_cleanup_withdraws_only_forms_that_cannot_go_ahead(clock,
     )
     withdrawn = IntakeResponse.objects.create(patient=patient, order=unpaid, questionnaire="Refill")
 
-    services.cancel_subscription(subscription=subscription, actor=admin, reason="Patient asked")
+    lifecycle.cancel_subscription(subscription=subscription, actor=admin, reason="Patient asked")
 
     remaining = set(IntakeResponse.objects.values_list("pk", flat=True))
     # The paid order still needs its answers to be fulfilled; answered forms are never touched.
@@ -173,7 +173,7 @@ def test_a_patient_with_a_recovery_balance_is_refused_and_offered_scheduling(clo
     patient = patient_actor(subscription.patient)
 
     with pytest.raises(StateConflict) as refused:
-        services.cancel_subscription(subscription=subscription, actor=patient, reason="Stop")
+        lifecycle.cancel_subscription(subscription=subscription, actor=patient, reason="Stop")
 
     assert refused.value.code == "subscription.recovery_balance"
     assert refused.value.detail.startswith(RECOVERY_BALANCE_EXPLANATION)
@@ -184,7 +184,7 @@ def test_a_patient_with_a_recovery_balance_is_refused_and_offered_scheduling(clo
 
 def test_cs_is_refused_too_and_told_to_escalate(clock, financed, cs):
     subscription = financed()
-    for service in (services.cancel_subscription, services.pause_subscription):
+    for service in (lifecycle.cancel_subscription, lifecycle.pause_subscription):
         with pytest.raises(StateConflict) as refused:
             service(subscription=subscription, actor=cs, reason="Patient insists")
         assert refused.value.code == "subscription.recovery_balance"
@@ -194,7 +194,7 @@ def test_cs_is_refused_too_and_told_to_escalate(clock, financed, cs):
 
 def test_a_billing_admin_may_cancel_anyway_with_a_reason(clock, financed, admin):
     subscription = financed()
-    services.cancel_subscription(
+    lifecycle.cancel_subscription(
         subscription=subscription, actor=admin, reason="Reviewed: hardship waiver"
     )
     subscription.refresh_from_db()
@@ -207,7 +207,7 @@ def test_a_billing_admin_may_cancel_anyway_with_a_reason(clock, financed, admin)
 def test_a_patient_with_a_balance_cannot_pause_either(clock, financed):
     subscription = financed()
     with pytest.raises(StateConflict) as refused:
-        services.pause_subscription(
+        lifecycle.pause_subscription(
             subscription=subscription, actor=patient_actor(subscription.patient), reason="Break"
         )
     assert refused.value.code == "subscription.recovery_balance"
@@ -217,16 +217,16 @@ def test_a_patient_with_a_balance_cannot_pause_either(clock, financed):
 def test_without_a_balance_the_patient_may_pause_resume_and_cancel(clock, subscribe):
     subscription = subscribe()
     patient = patient_actor(subscription.patient)
-    services.pause_subscription(subscription=subscription, actor=patient, reason="Holiday")
+    lifecycle.pause_subscription(subscription=subscription, actor=patient, reason="Holiday")
     clock.move_to(month(2), tick=False)
-    services.resume_subscription(subscription=subscription, actor=patient, reason="Back")
+    lifecycle.resume_subscription(subscription=subscription, actor=patient, reason="Back")
     subscription.refresh_from_db()
     # Billing resumes now; the paused month is never billed after the fact.
     assert subscription.next_billing_at == month(2)
     assert run_billing_cycle().outcomes == {"paid": 1}
     subscription.refresh_from_db()
     assert subscription.next_billing_at == month(3)
-    services.cancel_subscription(subscription=subscription, actor=patient, reason="Done")
+    lifecycle.cancel_subscription(subscription=subscription, actor=patient, reason="Done")
     events = set(WorkflowEvent.objects.values_list("event_type", flat=True))
     assert {"subscription.paused", "subscription.resumed", "subscription.cancelled"} <= events
 
@@ -238,9 +238,11 @@ def test_a_scheduled_cancellation_bills_the_payment_only_cycles_then_cancels(clo
     subscription = financed()
     patient = patient_actor(subscription.patient)
     with pytest.raises(StateConflict):
-        services.cancel_subscription(subscription=subscription, actor=patient, reason="Stop")
+        lifecycle.cancel_subscription(subscription=subscription, actor=patient, reason="Stop")
 
-    services.schedule_cancellation(subscription=subscription, actor=patient, reason="Moving abroad")
+    lifecycle.schedule_cancellation(
+        subscription=subscription, actor=patient, reason="Moving abroad"
+    )
     subscription.refresh_from_db()
     assert subscription.cancellation_scheduled_at == month(0)
     assert subscription.cancellation_scheduled_by == f"patient:{subscription.patient.user}"
@@ -276,11 +278,11 @@ def test_a_scheduled_cancellation_bills_the_payment_only_cycles_then_cancels(clo
 def test_a_scheduled_cancellation_can_be_withdrawn_before_it_runs(clock, financed, cs):
     subscription = financed()
     patient = patient_actor(subscription.patient)
-    services.schedule_cancellation(subscription=subscription, actor=patient, reason="Unsure")
+    lifecycle.schedule_cancellation(subscription=subscription, actor=patient, reason="Unsure")
     clock.move_to(month(1), tick=False)
     run_billing_cycle()
 
-    services.withdraw_scheduled_cancellation(
+    lifecycle.withdraw_scheduled_cancellation(
         subscription=subscription, actor=patient, reason="Changed my mind"
     )
 
@@ -296,19 +298,19 @@ def test_a_scheduled_cancellation_can_be_withdrawn_before_it_runs(clock, finance
     assert subscription.orders.filter(kind=OrderKind.RECURRING).count() == 1
     assert cancelled_events(subscription) == 0
     with pytest.raises(StateConflict) as refused:
-        services.withdraw_scheduled_cancellation(subscription=subscription, actor=cs)
+        lifecycle.withdraw_scheduled_cancellation(subscription=subscription, actor=cs)
     assert refused.value.code == "subscription.no_scheduled_cancellation"
 
 
 def test_scheduling_needs_a_balance_and_only_one_request(clock, subscribe, financed, cs):
     with pytest.raises(StateConflict) as refused:
-        services.schedule_cancellation(subscription=subscribe(), actor=cs, reason="Stop")
+        lifecycle.schedule_cancellation(subscription=subscribe(), actor=cs, reason="Stop")
     assert refused.value.code == "subscription.no_recovery_balance"
 
     subscription = financed()
-    services.schedule_cancellation(subscription=subscription, actor=cs, reason="Stop")
+    lifecycle.schedule_cancellation(subscription=subscription, actor=cs, reason="Stop")
     with pytest.raises(StateConflict) as refused:
-        services.schedule_cancellation(subscription=subscription, actor=cs, reason="Stop again")
+        lifecycle.schedule_cancellation(subscription=subscription, actor=cs, reason="Stop again")
     assert refused.value.code == "subscription.cancellation_already_scheduled"
 
 
@@ -320,7 +322,7 @@ def test_a_scheduled_cancellation_waits_for_a_late_final_payment(clock, financed
     from tests.subscriptions.test_recovery import failing_renewal
 
     subscription = financed()
-    services.schedule_cancellation(
+    lifecycle.schedule_cancellation(
         subscription=subscription, actor=patient_actor(subscription.patient), reason="Stop"
     )
     clock.move_to(month(1), tick=False)
@@ -358,7 +360,7 @@ def test_the_beat_sweep_runs_a_scheduled_cancellation_whose_balance_was_settled(
     from subscriptions.scheduled import run_scheduled_changes
 
     subscription = financed()
-    services.schedule_cancellation(
+    lifecycle.schedule_cancellation(
         subscription=subscription, actor=patient_actor(subscription.patient), reason="Stop"
     )
     # The balance settled without passing through the payment hook (e.g. a billing admin

@@ -9,13 +9,13 @@ import pytest
 import requests
 from django.db import connection
 
-from subscriptions.models import Subscription
-from subscriptions.renewals import (
+from subscriptions.billing_cycle import (
     CHARGE_LEASE,
     _claim_renewal,
     retry_recovery_charges,
     run_billing_cycle,
 )
+from subscriptions.models import Subscription
 from tests.fixtures.stripe import STRIPE_TEST_KEY
 from tests.subscriptions.conftest import make_plan
 

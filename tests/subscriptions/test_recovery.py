@@ -8,10 +8,10 @@ from billing.models import Payment
 from billing.states import InvoiceStatus, PaymentStatus
 from emr.workflows.models import WorkflowEvent
 from orders.states import OrderKind, OrderStatus, RecoveryStatus
-from subscriptions import services
+from subscriptions import lifecycle
+from subscriptions.billing_cycle import retry_recovery_charges, run_billing_cycle
 from subscriptions.models import Subscription
 from subscriptions.recovery import reactivate_after_payment
-from subscriptions.renewals import retry_recovery_charges, run_billing_cycle
 from subscriptions.states import SubscriptionStatus
 from tests.subscriptions.conftest import (
     DECLINING_STRIPE_CARD,
@@ -166,7 +166,7 @@ def test_a_payment_never_reactivates_a_cancelled_subscription(clock, subscribe, 
     subscription = subscribe()
     failing_renewal(clock, subscription)
     order = renewal_order(subscription)
-    services.cancel_subscription(subscription=subscription, actor=admin, reason="Patient left")
+    lifecycle.cancel_subscription(subscription=subscription, actor=admin, reason="Patient left")
     order.refresh_from_db()
     assert order.recovery_next_retry_at is None  # retries stop with the subscription
 
@@ -185,7 +185,7 @@ def test_a_subscription_paused_by_staff_stays_paused_when_an_invoice_is_paid(
     clock, subscribe, admin, system
 ):
     subscription = subscribe()
-    services.pause_subscription(subscription=subscription, actor=admin, reason="Travelling")
+    lifecycle.pause_subscription(subscription=subscription, actor=admin, reason="Travelling")
     first = subscription.orders.get()
     reactivate_after_payment(order=first, actor=system)
     assert Subscription.objects.get(pk=subscription.pk).status == SubscriptionStatus.PAUSED
@@ -199,10 +199,10 @@ def test_resuming_a_subscription_waiting_for_payment_is_refused_to_cs(clock, sub
     invoice = renewal_order(subscription).invoice
 
     with pytest.raises(StateConflict) as refused:
-        services.resume_subscription(subscription=subscription, actor=cs, reason="Patient asked")
+        lifecycle.resume_subscription(subscription=subscription, actor=cs, reason="Patient asked")
     assert refused.value.code == "subscription.recovery_invoice_open"
     assert invoice.number in refused.value.detail
     assert "paying it reactivates the subscription" in refused.value.detail
 
-    services.resume_subscription(subscription=subscription, actor=admin, reason="Reviewed")
+    lifecycle.resume_subscription(subscription=subscription, actor=admin, reason="Reviewed")
     assert Subscription.objects.get(pk=subscription.pk).status == SubscriptionStatus.ACTIVE

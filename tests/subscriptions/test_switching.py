@@ -11,9 +11,8 @@ from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
 from emr.kernel.errors import DomainError, Forbidden, StateConflict
 from emr.workflows.models import WorkflowEvent
 from orders.states import OrderKind, OrderStatus
-from subscriptions.cycles import cycle_kind
+from subscriptions.billing_cycle import cycle_kind, run_billing_cycle
 from subscriptions.models import PlanSwitch, Subscription
-from subscriptions.renewals import run_billing_cycle
 from subscriptions.scheduled import run_scheduled_changes
 from subscriptions.states import CancellationCause, SubscriptionStatus, SwitchStatus, SwitchTiming
 from subscriptions.switching import switch_plan, withdraw_scheduled_switch

@@ -20,7 +20,7 @@ from integrations.gateways import registry
 from orders.models import Order, Product, ProductKind
 from orders.services import OrderLine, create_order, recalculate_status, record_fact
 from orders.states import OrderStatus
-from subscriptions import services as subscription_services
+from subscriptions import lifecycle
 from subscriptions.models import Plan, Subscription
 from subscriptions.states import BillingInterval, SubscriptionStatus
 
@@ -246,17 +246,11 @@ class Command(BaseCommand):
             )
             reason = f"Demo: {status.lower()}"
             if status == SubscriptionStatus.PAUSED:
-                subscription_services.pause_subscription(
-                    subscription=subscription, actor=DEMO, reason=reason
-                )
+                lifecycle.pause_subscription(subscription=subscription, actor=DEMO, reason=reason)
             elif status == SubscriptionStatus.CANCELLED:
-                subscription_services.cancel_subscription(
-                    subscription=subscription, actor=DEMO, reason=reason
-                )
+                lifecycle.cancel_subscription(subscription=subscription, actor=DEMO, reason=reason)
             elif status == SubscriptionStatus.EXPIRED:
-                subscription_services.expire_subscription(
-                    subscription=subscription, actor=DEMO, reason=reason
-                )
+                lifecycle.expire_subscription(subscription=subscription, actor=DEMO, reason=reason)
 
     def _print_logins(self) -> None:
         self.stdout.write("\nDemo logins (local demo only):")

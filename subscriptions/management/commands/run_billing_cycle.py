@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from emr.kernel.actors import Door
-from subscriptions.renewals import run_billing_cycle, system_actor
+from subscriptions.billing_cycle import run_billing_cycle, system_actor
 
 
 def aware_datetime(text: str) -> datetime:

@@ -15,8 +15,8 @@ from emr.support.preflight import (
     subscription_cancel_preflight,
 )
 from orders.services import record_fact
+from subscriptions.lifecycle import cancel_subscription
 from subscriptions.models import Plan
-from subscriptions.services import cancel_subscription
 from tests.factories import SubscriptionFactory, make_order
 
 pytestmark = pytest.mark.django_db

@@ -1,35 +1,126 @@
-"""Every change of a subscription's status goes through here, shared by the admin, the API, the
-portal, tasks and the intake review: cancel, pause, resume, expire, and the scheduled
-cancellation (request, withdraw).
+"""A subscription's life: cancel, pause, resume, schedule or withdraw a cancellation, and the
+rules that hold them back (the operations guide: "Subscription Cancellation", "Patient
+Cancellation Limits", "Scheduled Subscription Cancellation"; clinic-platform-notes.md,
+"Subscriptions").
 
-Each public function takes keyword-only arguments and an `actor`, validates first, runs in one
-transaction with the subscription's row locked, and emits its workflow event in that
-transaction. Lock order, everywhere: orders before their subscription (the charge recorder
-holds the order's lock when it reaches the subscription).
+Cancelling stops future billing and never refunds, never cancels paid orders already created,
+never stops a shipment; CANCELLED is final. A financed recovery balance blocks a patient (and
+CS, unless they may override it) from stopping early: the cancellation is scheduled instead,
+and `subscriptions.scheduled` runs it after the final payment. Unanswered intake forms of
+orders that will not go ahead are withdrawn when a subscription ends.
 
-None of this moves money: cancelling never refunds, never cancels orders already created and
-never stops a shipment (the guide, "Subscription Cancellation").
+Starting a subscription is its first billing cycle: `subscriptions.billing_cycle`.
 """
 
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from billing.models import Invoice
 from billing.states import InvoiceStatus
-from emr.kernel.actors import Actor
-from emr.kernel.errors import InvalidInput, StateConflict
-from emr.kernel.services import service_transaction
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import Forbidden, StateConflict
+from emr.kernel.money import format_cents
+from emr.kernel.services import require_reason, service_transaction
+from emr.models import IntakeResponse, IntakeStatus
 from emr.workflows.outbox import emit
 from orders.models import Order
 from orders.services import WAITING_FOR_PAYMENT
-from subscriptions.intake_cleanup import withdraw_pending_intakes
+from orders.states import ACTION_ONLY
 from subscriptions.models import PlanSwitch, Subscription
-from subscriptions.policies import check_may_stop, may_override_recovery_balance
 from subscriptions.states import (
     OPEN_SWITCH_STATUSES,
     CancellationCause,
     SubscriptionStatus,
     SwitchStatus,
 )
+
+# --- Pending-intake cleanup when a subscription ends (or its order is rejected) -------------------
+
+
+def withdraw_pending_intakes(*, orders: QuerySet[Order]) -> list[int]:
+    """Delete the unanswered intake forms of `orders` that will not go ahead; returns their ids.
+
+    Runs inside the caller's transaction and `acting(...)` block (the history rows carry them).
+    """
+    not_going_ahead = Q(order__status__in=ACTION_ONLY) | ~Q(
+        order__invoice__status=InvoiceStatus.PAID
+    )
+    withdrawn = []
+    pending = IntakeResponse.objects.select_for_update(of=("self",)).filter(
+        not_going_ahead, order__in=orders, status=IntakeStatus.PENDING
+    )
+    for intake in pending:
+        withdrawn.append(intake.pk)
+        intake.delete()  # one by one, so each deletion gets its history row
+    return withdrawn
+
+
+# --- Who may stop a subscription that still has a financed recovery balance -----------------------
+
+OVERRIDE_RECOVERY_BALANCE = "subscriptions.override_recovery_balance"
+SWITCH_PLAN = "subscriptions.switch_plan"
+
+# The guide's CS explanation, word for word: patients and CS read the same sentence.
+RECOVERY_BALANCE_EXPLANATION = (
+    "This subscription still has remaining financed balance. Cancellation can be scheduled "
+    "after the remaining recovery payments are complete, or billing/admin can review the account."
+)
+ESCALATE = "Escalate to billing/admin operations if the account needs a manual review."
+
+
+def is_patient(actor: Actor) -> bool:
+    return actor.door == Door.PORTAL
+
+
+def has_permission(actor: Actor, permission: str) -> bool:
+    """Staff permission of the person acting; a patient's portal login never has one."""
+    return not is_patient(actor) and actor.user is not None and actor.user.has_perm(permission)
+
+
+def may_override_recovery_balance(actor: Actor) -> bool:
+    return has_permission(actor, OVERRIDE_RECOVERY_BALANCE)
+
+
+def check_may_stop(subscription: Subscription, *, actor: Actor, action: str) -> None:
+    """Refuse `action` ("cancel", "pause") while a recovery balance remains, unless overridden."""
+    remaining = subscription.recovery_cycles_remaining
+    if remaining == 0 or may_override_recovery_balance(actor):
+        return
+    raise StateConflict(
+        recovery_balance_refusal(subscription, actor=actor, action=action),
+        code="subscription.recovery_balance",
+    )
+
+
+def recovery_balance_refusal(subscription: Subscription, *, actor: Actor, action: str) -> str:
+    remaining = subscription.recovery_cycles_remaining
+    plan = subscription.plan
+    owed = (
+        f"{remaining} payment{'s' if remaining != 1 else ''} of "
+        f"{format_cents(plan.price_cents, plan.currency)} remain"
+    )
+    if action == "cancel":
+        sentence = RECOVERY_BALANCE_EXPLANATION
+    else:
+        sentence = (
+            f"This subscription still has remaining financed balance, so it cannot be {action}d "
+            "until the remaining recovery payments are complete, or billing/admin can review "
+            "the account."
+        )
+    sentence = f"{sentence} ({owed}.)"
+    return sentence if is_patient(actor) else f"{sentence} {ESCALATE}"
+
+
+def check_may_switch(actor: Actor) -> None:
+    if is_patient(actor) or (actor.user is not None and not has_permission(actor, SWITCH_PLAN)):
+        raise Forbidden(
+            "Switching plans is done by billing admins. Escalate the request to billing/admin "
+            "operations.",
+            code="subscription.switch_not_allowed",
+        )
+
+
+# --- Status changes, locks and reasons shared by every subscription service -----------------------
 
 S = SubscriptionStatus
 
@@ -45,13 +136,6 @@ def lock_subscription(subscription_id: int) -> Subscription:
 
 
 # The audit history's change-reason column holds 100 characters.
-
-
-def require_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("Say why: a reason is required.", code="reason_required")
-    return reason
 
 
 def set_subscription_status(subscription: Subscription, target: str) -> Subscription:

@@ -9,8 +9,9 @@ from emr.workflows.models import WorkflowEvent
 from orders import states as order_states
 from orders.models import Order
 from orders.states import OrderKind, OrderStatus, RecoveryStatus
+from subscriptions import lifecycle
+from subscriptions.billing_cycle import run_billing_cycle, send_upcoming_renewal_notices
 from subscriptions.models import Subscription, SubscriptionCycle
-from subscriptions.renewals import run_billing_cycle, send_upcoming_renewal_notices
 from subscriptions.states import BillingInterval, SubscriptionStatus
 from tests.subscriptions.conftest import START, make_plan
 
@@ -176,11 +177,9 @@ def test_the_next_renewal_is_announced_again(clock, subscribe):
 
 
 def test_paused_and_cancelled_subscriptions_are_not_billed(clock, subscribe, admin):
-    from subscriptions import services
-
     paused, cancelled = subscribe(), subscribe()
-    services.pause_subscription(subscription=paused, actor=admin, reason="Travelling")
-    services.cancel_subscription(subscription=cancelled, actor=admin, reason="Moving away")
+    lifecycle.pause_subscription(subscription=paused, actor=admin, reason="Travelling")
+    lifecycle.cancel_subscription(subscription=cancelled, actor=admin, reason="Moving away")
     clock.move_to(ONE_MONTH_LATER, tick=False)
 
     assert run_billing_cycle().outcomes == {}

@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from emr.kernel.actors import Actor, Door
 from emr.kernel.errors import InvalidTransition
-from subscriptions import services
+from subscriptions import lifecycle
 from subscriptions.models import Subscription
 from subscriptions.states import SubscriptionStatus
 from tests.factories import SubscriptionFactory
@@ -19,7 +19,7 @@ def actor(billing_admin):
 @pytest.fixture
 def cancelled(actor):
     subscription = SubscriptionFactory()
-    return services.cancel_subscription(
+    return lifecycle.cancel_subscription(
         subscription=subscription, actor=actor, reason="Patient asked to stop"
     )
 
@@ -38,7 +38,7 @@ def test_cancel_sets_cancelled_at_stops_billing_and_records_who(cancelled):
 
 @pytest.mark.parametrize(
     "service",
-    [services.resume_subscription, services.pause_subscription, services.cancel_subscription],
+    [lifecycle.resume_subscription, lifecycle.pause_subscription, lifecycle.cancel_subscription],
 )
 def test_cancelled_subscription_refuses_every_service(cancelled, actor, service):
     with pytest.raises(InvalidTransition) as refused:
@@ -75,7 +75,7 @@ def test_cancelled_subscription_refuses_the_admin_resume(
 
 def test_pause_and_resume(actor):
     subscription = SubscriptionFactory()
-    services.pause_subscription(subscription=subscription, actor=actor, reason="Travelling")
+    lifecycle.pause_subscription(subscription=subscription, actor=actor, reason="Travelling")
     assert Subscription.objects.get(pk=subscription.pk).status == SubscriptionStatus.PAUSED
-    services.resume_subscription(subscription=subscription, actor=actor, reason="Back home")
+    lifecycle.resume_subscription(subscription=subscription, actor=actor, reason="Back home")
     assert Subscription.objects.get(pk=subscription.pk).status == SubscriptionStatus.ACTIVE
