@@ -17,10 +17,7 @@ The contract (ours; Beluga publishes none, and integrations/fakes/beluga.py send
       RX_WRITTEN            {"prescriptions": [{"medication", "prescriber", "writtenAt"}]}
       DOCTOR_CHAT, ADMIN_CHAT  {"messageId", "sender", "body", "sentAt"}
 
-Answers (integrations/webhooks.py, the door every signed webhook shares): 200 {"eventId",
-"outcome", "duplicate"} once stored (processed, ignored, or a replay); 400 for a bad signature,
-a timestamp outside the tolerance, or a body that is not an event; 500 when processing failed
-(Beluga resends, and the event is processed again); 503 when no webhook secret is configured.
+Answers: as every signed webhook's (integrations/webhooks.py).
 """
 
 from functools import partial
