@@ -301,6 +301,7 @@ def reconcile_charges(*, actor: Actor | None = None, older_than: timedelta | Non
         kind=PaymentKind.CHARGE,
         status=PaymentStatus.PENDING,
         created_at__lte=timezone.now() - older_than,
+        needs_review=False,  # flagged for a person: asking the gateway again changes nothing
     )
     return sum(
         _reconcile_charge(payment, actor=actor)
@@ -319,13 +320,34 @@ def _reconcile_charge(payment: Payment, *, actor: Actor) -> bool:
     except GatewayError as error:
         logger.warning("Charge %s not reconciled now: %s", payment.reference, error.message)
         return False
-    if found is None:
-        record_failed_charge(payment=payment, message=NO_CHARGE_AT_THE_GATEWAY, actor=actor)
-    else:
-        record_successful_charge(
-            payment=payment,
-            result=found,
-            actor=actor,
-            reason="Charge confirmed by the gateway after its answer was lost",
-        )
+    try:
+        if found is None:
+            record_failed_charge(payment=payment, message=NO_CHARGE_AT_THE_GATEWAY, actor=actor)
+        else:
+            record_successful_charge(
+                payment=payment,
+                result=found,
+                actor=actor,
+                reason="Charge confirmed by the gateway after its answer was lost",
+            )
+    except DomainError as refusal:
+        # The answer no longer fits the record (the order was cancelled meanwhile, say): a
+        # person decides, and the rest of the sweep goes on.
+        _flag_for_review(payment, refusal=refusal, found=found is not None, actor=actor)
+        return False
     return True
+
+
+def _flag_for_review(payment: Payment, *, refusal: DomainError, found: bool, actor: Actor) -> None:
+    answer = "took this charge" if found else "has no record of this charge"
+    with service_transaction(actor, reason="Charge needs review"):
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if payment.needs_review:
+            return
+        payment.needs_review = True
+        payment.review_note = (
+            f"The gateway {answer}, but it could not be recorded: {refusal.detail} "
+            "Billing/admin operations must decide (refund it, or record it by hand)."
+        )[:300]
+        payment.save()
+    logger.warning("Charge %s needs review: %s", payment.reference, refusal.code)

@@ -18,6 +18,7 @@ from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
 from emr.kernel.errors import DomainError
 from emr.workflows.models import WorkflowEvent
 from orders.models import Order
+from orders.services import change_status
 from orders.states import OrderStatus
 from tests.factories import PatientFactory, ProductFactory, make_order
 from tests.fixtures.gateways import NMI_CARD, STRIPE_CARD
@@ -157,3 +158,27 @@ def test_the_command_resolves_and_says_how_many(order_with_card, gateways, syste
     payment = Payment.objects.get(invoice=order.invoice)
     assert payment.status == PaymentStatus.SUCCEEDED
     assert payment.history.first().history_door == "command"
+
+
+def test_a_charge_whose_order_was_cancelled_meanwhile_is_flagged_and_the_sweep_goes_on(
+    order_with_card, gateways, system
+):
+    cancelled, card = order_with_card("nmi", 4000)
+    lose_the_next_charge_answer(gateways, "nmi")
+    with pytest.raises(DomainError):
+        charge(cancelled, card, system)
+    change_status(order=cancelled, target=OrderStatus.CANCELLED, actor=system, reason="Mistake")
+    other = make_order(patient=cancelled.patient, products=[ProductFactory(price_cents=2500)])
+    lose_the_next_charge_answer(gateways, "nmi")
+    with pytest.raises(DomainError):
+        charge(other, card, system)
+
+    assert payments.reconcile_charges(older_than=NOW) == 1  # the other one
+
+    flagged = Payment.objects.get(invoice=cancelled.invoice)
+    assert flagged.status == PaymentStatus.PENDING
+    assert flagged.needs_review is True
+    assert flagged.review_note.startswith("The gateway took this charge, but it could not be")
+    assert "Billing/admin operations must decide" in flagged.review_note
+    assert Payment.objects.get(invoice=other.invoice).status == PaymentStatus.SUCCEEDED
+    assert Order.objects.get(pk=cancelled.pk).invoice.status == InvoiceStatus.CANCELLED
