@@ -102,6 +102,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# An audited record changes through its service, never by restoring an old row: simple-history
+# offers no "revert" on any history page.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {

@@ -1,16 +1,16 @@
-from functools import partial
-
 from django.contrib import admin
-from django.urls import path
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing.order_status import transition_order
 from emr.kernel.admin_actions import reasoned_action
+from emr.kernel.admin_pages import RecordToolsMixin
+from emr.kernel.errors import DomainError
 from emr.kernel.money import money_column
 from emr.support.links import escalation_url
 from emr.workflows.models import WorkflowEvent
 from orders import services
-from orders.admin_tools import available_moves, confirm_move
+from orders.admin_tools import ORDER_TOOLS
 from orders.history import order_timeline
 from orders.models import Order, OrderItem, Product
 from orders.states import OrderStatus
@@ -39,7 +39,7 @@ def _change_status(order, *, actor, reason, target):
 
 
 @admin.register(Order)
-class OrderAdmin(SimpleHistoryAdmin):
+class OrderAdmin(RecordToolsMixin, SimpleHistoryAdmin):
     list_display = [
         "number",
         "patient",
@@ -85,20 +85,11 @@ class OrderAdmin(SimpleHistoryAdmin):
     ]
 
     change_form_template = "admin/orders/order/change_form.html"
+    record_tools = ORDER_TOOLS
 
     def has_add_permission(self, request) -> bool:
         # Orders come from the order service (API, checkout), which also issues the invoice.
         return False
-
-    def get_urls(self):
-        tools = [
-            path(
-                "<int:order_id>/do/<str:move_name>/",
-                self.admin_site.admin_view(partial(confirm_move, model_admin=self)),
-                name="orders_order_move",
-            )
-        ]
-        return tools + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = self._order_page(object_id)
@@ -120,7 +111,6 @@ class OrderAdmin(SimpleHistoryAdmin):
         return {
             "order": order,
             "locked": order.is_locked,
-            "moves": available_moves(order, request.user),
             "invoice": invoice,
             "payments": list(invoice.payments.all()) if invoice else [],
             "timeline": order_timeline(order)[:50],
@@ -131,3 +121,11 @@ class OrderAdmin(SimpleHistoryAdmin):
             "pharmacy_orders": list(order.pharmacy_orders.all()),
             "escalate_url": escalation_url(order=order),
         }
+
+    def refusal_message(self, order, error: DomainError):
+        return format_html(
+            'Refused ({}): {} <a href="{}">Escalate with these details</a>',
+            error.code,
+            error.detail,
+            escalation_url(order=order, message=f"{error.code}: {error.detail}"),
+        )

@@ -18,6 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from audit.timeline import entries_for, newest_first
 from emr.kernel.actors import Actor, Door
+from emr.kernel.admin_pages import ReadOnlyAdminMixin
 from emr.kernel.errors import DomainError
 from emr.kernel.money import format_cents
 from emr.models import Patient
@@ -84,7 +85,7 @@ class SupportPageMixin:
         return super().changelist_view(request, extra_context)
 
 
-class ReadOnlyPageMixin(SupportPageMixin):
+class ReadOnlyPageMixin(ReadOnlyAdminMixin, SupportPageMixin):
     """An admin view of existing records: access follows the permissions on those records."""
 
     required_permissions: tuple[str, ...] = ()
@@ -95,15 +96,6 @@ class ReadOnlyPageMixin(SupportPageMixin):
 
     def has_module_permission(self, request) -> bool:
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- Escalations ---------------------------------------------------------------------------

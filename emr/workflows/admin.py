@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from emr.kernel.actors import Actor, Door
+from emr.kernel.admin_pages import ReadOnlyAdminMixin
 from emr.kernel.errors import DomainError
 from emr.workflows import catalogue, runner
 from emr.workflows.conditions import OPERATORS
@@ -126,19 +127,8 @@ def retry_failed_runs(modeladmin, request, queryset):
             modeladmin.message_user(request, f"{run}: queued again.", level=messages.SUCCESS)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(WorkflowRun)
-class WorkflowRunAdmin(ReadOnlyAdmin):
+class WorkflowRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "workflow", "event", "status", "next_step", "due_at", "started_at"]
     list_filter = ["status", "workflow"]
     list_select_related = ["workflow", "event"]
@@ -170,7 +160,7 @@ class WorkflowRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WorkflowEvent)
-class WorkflowEventAdmin(ReadOnlyAdmin):
+class WorkflowEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "event_type", "subject_key", "dispatch_status", "occurred_at", "actor"]
     list_filter = ["dispatch_status", "event_type"]
     search_fields = ["subject_key"]

@@ -5,8 +5,8 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from emr.kernel.admin_actions import reasoned_action
+from emr.kernel.admin_pages import ReadOnlyAdminMixin
 from emr.kernel.errors import NotFound
-from integrations.admin_base import ReadOnlyAdminMixin
 from integrations.beluga import services
 from integrations.beluga.models import BelugaLog, BelugaMessage, BelugaVisit, BelugaWebhookEvent
 

@@ -5,7 +5,7 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from emr.kernel.admin_actions import reasoned_action
-from integrations.admin_base import ReadOnlyAdminMixin
+from emr.kernel.admin_pages import ReadOnlyAdminMixin
 from integrations.pharmacy import services
 from integrations.pharmacy.models import (
     FulfilmentCheck,

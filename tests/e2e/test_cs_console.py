@@ -25,16 +25,16 @@ def test_cs_refunds_a_paid_order_and_sees_it_locked(page, live_server, log_in, c
     page.goto(_order_page(live_server, order))
     assert page.inner_text("#order-status") == "Processing"
 
-    page.click("a[data-move=refund]")
+    page.click("a[data-tool=refund]")
     checklist = page.inner_text("#preflight")
     assert "Stripe" in checklist and "$125.00 of $125.00" in checklist
     page.fill("#id_reason", "Patient cancelled within the policy window")
-    page.click("#confirm-move input[type=submit]")
+    page.click("#confirm-tool input[type=submit]")
 
     page.wait_for_selector(".messagelist .success")
     assert page.inner_text("#order-status") == "Refunded"
     assert "locked" in page.inner_text("#order-locked")
-    assert page.locator("a[data-move]").count() == 0  # no status tools on a locked order
+    assert page.locator("a[data-tool]").count() == 0  # no status tools on a locked order
     refund = Payment.objects.get(invoice__order=order, kind="REFUND")
     assert (refund.status, refund.amount_cents) == ("REFUNDED", 12500)
     assert Order.history.filter(id=order.pk).latest("history_id").history_door == "admin"
@@ -50,11 +50,11 @@ def test_cs_reads_the_refusal_for_an_order_that_was_never_paid(
     log_in(page, cs_user)
     page.goto(_order_page(live_server, order))
 
-    page.click("a[data-move=refund]")
+    page.click("a[data-tool=refund]")
     assert "BLOCKED" in page.inner_text("#preflight")
     assert "will refuse" in page.inner_text("#content")
     page.fill("#id_reason", "Patient says they were charged")
-    page.click("#confirm-move input[type=submit]")
+    page.click("#confirm-tool input[type=submit]")
 
     error = page.wait_for_selector(".messagelist .error").inner_text()
     assert "refund.no_successful_payment" in error
@@ -72,9 +72,9 @@ def test_cs_escalates_a_refused_refund_with_the_exact_message(
     )
     log_in(page, cs_user)
     page.goto(_order_page(live_server, order))
-    page.click("a[data-move=refund]")
+    page.click("a[data-tool=refund]")
     page.fill("#id_reason", "Patient says they were charged twice")
-    page.click("#confirm-move input[type=submit]")
+    page.click("#confirm-tool input[type=submit]")
 
     page.click(".messagelist .error a")  # "Escalate with these details"
     preview = page.inner_text("#packet-preview")
