@@ -50,16 +50,6 @@ def _paid_order(cents: int) -> Order:
     return Order.objects.get(pk=order.pk)
 
 
-def _eventually(check, what: str, seconds: float = 10):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _charge(order: Order) -> Payment:
     return Payment.objects.get(invoice__order=order, kind=PaymentKind.CHARGE)
 
@@ -72,10 +62,8 @@ def test_a_pending_refund_settles_when_stripe_says_so(stripe_with_webhooks):
 
     stripe_with_webhooks.settle_refund(refund.transaction_id, "succeeded")
 
-    _eventually(
-        lambda: Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED,
-        "refund.updated to settle the order",
-    )
+    stripe_with_webhooks.wait_for_webhooks()
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED
     refund.refresh_from_db()
     assert refund.status == PaymentStatus.REFUNDED
     order.refresh_from_db()
@@ -92,10 +80,8 @@ def test_a_pending_refund_that_fails_leaves_the_order_as_it_was(stripe_with_webh
 
     stripe_with_webhooks.settle_refund(refund.transaction_id, "failed")
 
-    _eventually(
-        lambda: Payment.objects.get(pk=refund.pk).status == PaymentStatus.FAILED,
-        "refund.failed to be applied",
-    )
+    stripe_with_webhooks.wait_for_webhooks()
+    assert Payment.objects.get(pk=refund.pk).status == PaymentStatus.FAILED
     order.refresh_from_db()
     assert (order.status, order.refunded_cents) == (OrderStatus.PROCESSING, 0)
     assert order.invoice.status == "PAID"
@@ -107,10 +93,8 @@ def test_a_dashboard_refund_is_recorded_and_flagged_without_touching_the_order(
     order = _paid_order(4500)
     stripe_with_webhooks.dashboard_refund(_charge(order).transaction_id, amount=1500)
 
-    flagged = _eventually(
-        lambda: Payment.objects.filter(invoice__order=order, kind=PaymentKind.REFUND).first(),
-        "the outside refund to be recorded",
-    )
+    stripe_with_webhooks.wait_for_webhooks()
+    flagged = Payment.objects.filter(invoice__order=order, kind=PaymentKind.REFUND).first()
     assert (flagged.status, flagged.amount_cents, flagged.needs_review) == (
         PaymentStatus.REFUNDED,
         1500,
@@ -126,10 +110,8 @@ def test_a_dashboard_refund_is_recorded_and_flagged_without_touching_the_order(
 def test_a_dispute_is_stored_for_review(stripe_with_webhooks):
     order = _paid_order(2000)
     stripe_with_webhooks.dispute(_charge(order).transaction_id)
-    event = _eventually(
-        lambda: GatewayEvent.objects.filter(event_type="charge.dispute.created").first(),
-        "the dispute event",
-    )
+    stripe_with_webhooks.wait_for_webhooks()
+    event = GatewayEvent.objects.filter(event_type="charge.dispute.created").first()
     assert event.outcome == GatewayEvent.Outcome.NEEDS_REVIEW
     assert "proof of payment" in event.outcome_detail
 
@@ -137,10 +119,8 @@ def test_a_dispute_is_stored_for_review(stripe_with_webhooks):
 def test_bad_signatures_are_refused_and_replays_ignored(stripe_with_webhooks, live_server):
     order = _paid_order(2600)
     stripe_with_webhooks.dashboard_refund(_charge(order).transaction_id)
-    stored = _eventually(
-        lambda: GatewayEvent.objects.filter(event_type="refund.created").first(),
-        "the refund event",
-    )
+    stripe_with_webhooks.wait_for_webhooks()
+    stored = GatewayEvent.objects.filter(event_type="refund.created").first()
     body = json.dumps(stored.payload).encode()
     url = f"{live_server.url}/webhooks/stripe/"
 
