@@ -20,6 +20,7 @@ from billing.invoices import set_invoice_status
 from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
 from emr.kernel.actors import Actor
+from emr.kernel.card_numbers import is_card_number, scrub_card_numbers
 from emr.kernel.errors import DomainError, IntegrationFailed, InvalidInput, StateConflict
 from emr.kernel.events import publish
 from emr.kernel.services import service_transaction
@@ -88,6 +89,7 @@ def save_card(*, patient: Patient, gateway: str, token: str, actor: Actor) -> Pa
     _require_known(gateway)
     if not token:
         raise InvalidInput("A card token is required.", code="payment.token_required")
+    _refuse_card_number(token)
     _require_active(gateway)
     adapter = _adapter(gateway)
     try:
@@ -143,6 +145,7 @@ def charge_invoice(
             amount_cents=pending.amount_cents,
             currency=pending.currency,
             payment_token=token,
+            saved_card=payment_method is not None,
             reference=str(pending.reference),
             description=f"{invoice.number}",
         )
@@ -173,6 +176,7 @@ def _payment_source(
                 "A one-off payment needs a gateway (stripe or nmi) and a card token.",
                 code="payment.source_required",
             )
+        _refuse_card_number(one_off.token)
         _require_active(one_off.gateway)
         return one_off.gateway, one_off.token
     if payment_method.patient_id != invoice.order.patient_id or payment_method.removed_at:
@@ -189,6 +193,17 @@ def _payment_source(
             code="payment.gateway_mismatch",
         )
     return payment_method.gateway, payment_method.gateway_token
+
+
+def _refuse_card_number(token: str) -> None:
+    # The server must never see a card number (PCI SAQ A): one sent where a token belongs is
+    # refused before it reaches a gateway, a log or a row.
+    if is_card_number(token):
+        raise InvalidInput(
+            "That looks like a card number. Send a tokenised card from the gateway's card form "
+            "(Stripe Elements or NMI Collect.js), never the number itself.",
+            code="payment.card_number_refused",
+        )
 
 
 def _adapter(gateway: str):
@@ -266,7 +281,7 @@ def record_failed_charge(*, payment: Payment, message: str, actor: Actor) -> Pay
         if payment.status != PaymentStatus.PENDING:
             return payment
         payment.status = PaymentStatus.FAILED
-        payment.failure_message = message[:300]
+        payment.failure_message = scrub_card_numbers(message)[:300]
         payment.save()
         recalculate_status(order=order, actor=actor, reason="Charge failed")
         emit("payment.failed", subject=payment, actor=actor)

@@ -5,6 +5,8 @@ an admin message, a portal sentence). `detail` is written for the person at the 
 support agent or a patient, never a stack trace.
 """
 
+from emr.kernel.card_numbers import scrub_card_numbers
+
 
 class DomainError(Exception):
     code = "error"
@@ -13,6 +15,9 @@ class DomainError(Exception):
     http_status = 409
 
     def __init__(self, detail: str, *, code: str | None = None):
+        # A detail is shown, stored and emitted; one quoting a partner's text must not carry
+        # a card number along.
+        detail = scrub_card_numbers(detail)
         super().__init__(detail)
         self.detail = detail
         if code is not None:

@@ -143,10 +143,17 @@ class PaymentGateway(ABC):
         amount_cents: int,
         currency: str,
         payment_token: str,
+        saved_card: bool,
         reference: str,
         description: str = "",
     ) -> ChargeResult:
-        """Charge a saved card token or a one-off token. Raises PaymentDeclined on a decline."""
+        """Charge a card. Raises PaymentDeclined on a decline.
+
+        `saved_card` says what `payment_token` is: a `SavedCard.token` (the caller checked whose
+        card it is) or a one-off token from the gateway's browser tokeniser. Adapters never guess
+        it from the token's shape: a one-off token shaped like someone's vault id must not charge
+        their card.
+        """
 
     @abstractmethod
     def find_charge(self, *, reference: str) -> ChargeResult | None:

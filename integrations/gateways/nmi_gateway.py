@@ -170,6 +170,7 @@ class NmiGateway(PaymentGateway):
         amount_cents: int,
         currency: str,
         payment_token: str,
+        saved_card: bool,
         reference: str,
         description: str = "",
     ) -> ChargeResult:
@@ -179,7 +180,7 @@ class NmiGateway(PaymentGateway):
         answer = self._transact(
             {
                 "type": "sale",
-                **_payment_source(payment_token),
+                **_payment_source(payment_token, saved_card=saved_card),
                 "amount": _amount(amount_cents),
                 "currency": currency.upper(),
                 "orderid": reference,
@@ -418,9 +419,8 @@ class NmiGateway(PaymentGateway):
         )
 
 
-def _payment_source(token: str) -> dict[str, str]:
-    # Vault ids are numbers NMI generates; anything else is a one-off Collect.js payment token.
-    return {"customer_vault_id": token} if token.isdigit() else {"payment_token": token}
+def _payment_source(token: str, *, saved_card: bool) -> dict[str, str]:
+    return {"customer_vault_id": token} if saved_card else {"payment_token": token}
 
 
 def _card(element: ET.Element) -> CardDetails | None:

@@ -127,10 +127,15 @@ class StripeGateway(PaymentGateway):
         amount_cents: int,
         currency: str,
         payment_token: str,
+        saved_card: bool,
         reference: str,
         description: str = "",
     ) -> ChargeResult:
-        customer_id, _, payment_method_id = payment_token.rpartition("/")
+        # A saved card's token is "customer/payment_method" (see save_card); a one-off token is
+        # charged as it is, so one shaped like a saved card is refused by Stripe, not obeyed.
+        customer_id, _, payment_method_id = (
+            payment_token.partition("/") if saved_card else ("", "", payment_token)
+        )
         params = {
             "amount": amount_cents,
             "currency": currency,

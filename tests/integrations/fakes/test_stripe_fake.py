@@ -49,6 +49,7 @@ def make_charge(gateway, reference=None):
         amount_cents=5000,
         currency="usd",
         payment_token=card.token,
+        saved_card=True,
         reference=reference or new_reference("charge"),
     )
 
@@ -172,7 +173,11 @@ def test_a_charge_whose_answer_was_lost_is_found(fake, gateway):
 
     with pytest.raises(OutcomeUnknown):
         gateway.charge(
-            amount_cents=4200, currency="usd", payment_token=card.token, reference=reference
+            amount_cents=4200,
+            currency="usd",
+            payment_token=card.token,
+            saved_card=True,
+            reference=reference,
         )
 
     found = gateway.find_charge(reference=reference)

@@ -45,11 +45,12 @@ def new_reference(kind="attempt"):
     return f"{kind}-{uuid4().hex[:12]}"
 
 
-def charge(gateway, amount_cents=10_000, card="nmi_tok_visa", reference=None):
+def charge(gateway, amount_cents=10_000, card="nmi_tok_visa", reference=None, saved_card=False):
     return gateway.charge(
         amount_cents=amount_cents,
         currency="usd",
         payment_token=card,
+        saved_card=saved_card,
         reference=reference or new_reference("charge"),
     )
 
@@ -89,7 +90,9 @@ def test_charge_a_saved_card(gateway, nmi):
     saved = gateway.save_card(token="nmi_tok_mastercard", customer_reference="PAT-000001")
     reference = new_reference("charge")
 
-    charged = charge(gateway, amount_cents=4_999, card=saved.token, reference=reference)
+    charged = charge(
+        gateway, amount_cents=4_999, card=saved.token, reference=reference, saved_card=True
+    )
 
     assert (charged.amount_cents, charged.currency) == (4_999, "usd")
     [sale] = ledger(nmi, "sale")

@@ -33,6 +33,7 @@ def charge(gateway, saved_card):
         amount_cents=5000,
         currency="usd",
         payment_token=saved_card.token,
+        saved_card=True,
         reference=new_reference("charge"),
     )
 
@@ -52,7 +53,11 @@ def test_charge_a_saved_card(gateway, saved_card):
     reference = new_reference("charge")
 
     result = gateway.charge(
-        amount_cents=5000, currency="usd", payment_token=saved_card.token, reference=reference
+        amount_cents=5000,
+        currency="usd",
+        payment_token=saved_card.token,
+        saved_card=True,
+        reference=reference,
     )
 
     assert result.transaction_id.startswith("pi_")
@@ -66,6 +71,7 @@ def test_charge_a_one_off_payment_method(gateway):
         amount_cents=1200,
         currency="usd",
         payment_token="pm_card_visa",
+        saved_card=False,
         reference=new_reference("charge"),
     )
 
@@ -93,7 +99,11 @@ def test_a_declined_charge_moves_no_money(gateway):
 
     with pytest.raises(PaymentDeclined, match="declined"):
         gateway.charge(
-            amount_cents=5000, currency="usd", payment_token=saved.token, reference=reference
+            amount_cents=5000,
+            currency="usd",
+            payment_token=saved.token,
+            saved_card=True,
+            reference=reference,
         )
 
     assert gateway.find_charge(reference=reference) is None
@@ -162,6 +172,7 @@ def test_charge_with_a_description(stripe_server, gateway, saved_card):
         amount_cents=900,
         currency="usd",
         payment_token=saved_card.token,
+        saved_card=True,
         reference=new_reference("charge"),
         description="ORD-000123, month 2",
     )
@@ -190,7 +201,11 @@ def test_not_configured_without_an_api_key(stripe_server):
     calls = [
         lambda: gateway.save_card(token="pm_card_visa", customer_reference="patient-1"),
         lambda: gateway.charge(
-            amount_cents=100, currency="usd", payment_token="pm_card_visa", reference="r"
+            amount_cents=100,
+            currency="usd",
+            payment_token="pm_card_visa",
+            saved_card=False,
+            reference="r",
         ),
         lambda: gateway.find_charge(reference="r"),
         lambda: gateway.refund(
