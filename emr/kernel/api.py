@@ -29,12 +29,24 @@ class ActionPermission(IsStaff):
         return required is None or request.user.has_perm(required)
 
 
+# The largest value every integer column of ours holds (PostgreSQL `integer`); money is cents,
+# so this is over $21 million, beyond any clinic sale.
+MAX_INTEGER = 2**31 - 1
+
+
 class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer and nothing else: no "12", no 12.5, no true. Money and quantities use it."""
+    """A JSON integer and nothing else: no "12", no 12.5, no true. Money and quantities use it.
+
+    Bounded by default: a number beyond what the column holds is a 400, not a database error.
+    """
 
     default_error_messages = {
         "invalid": "Must be a whole number (an integer, not text or a decimal)."
     }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_value", MAX_INTEGER)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):

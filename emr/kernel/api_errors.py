@@ -5,6 +5,7 @@ views, so the module holding them must not import `rest_framework.views`.
 """
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -20,6 +21,13 @@ def exception_handler(exc, context):
         return Response(
             {"code": "not_found", "detail": "No such record, or you may not see it."},
             status=status.HTTP_404_NOT_FOUND,
+        )
+    if isinstance(exc, DataError):
+        # The last line of defence behind the serializers' bounds: a value the column cannot
+        # hold (a number out of range, say) is the caller's mistake, not the server's.
+        return Response(
+            {"code": "invalid", "detail": "A value is out of the range this field accepts."},
+            status=status.HTTP_400_BAD_REQUEST,
         )
     response = drf_exception_handler(exc, context)
     if response is None:
