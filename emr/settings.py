@@ -212,6 +212,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Orders, invoices, payments, refunds and subscriptions for a telehealth clinic.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema maps every patient and money endpoint: staff with a role only.
+    "SERVE_PERMISSIONS": ["emr.kernel.api.IsStaff"],
     # The docs pages load Swagger UI and ReDoc from our own static files, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -2,17 +2,38 @@
 money and quantities. (The error shape is `emr.kernel.api_errors`.)"""
 
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 
 class IsStaff(BasePermission):
-    """A patient's portal login has no API access; only active staff do."""
+    """A patient's portal login has no API access; only active staff with a role do.
 
-    message = "Only clinic staff can use the API."
+    Reads follow the roles too: reading a record needs its view permission (patient contact
+    details travel in orders, events and payloads), and a staff account without a role reads
+    nothing at all.
+    """
+
+    message = "Only clinic staff with a role can use the API; ask an administrator for one."
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+        if not (user and user.is_authenticated and user.is_active and user.is_staff):
+            return False
+        if request.method not in SAFE_METHODS:
+            return True
+        model = _model_of(view)
+        if model is None:
+            return user.is_superuser or user.groups.exists()
+        return user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}")
+
+
+def _model_of(view):
+    """The model a view reads, as DRF's own model permissions find it."""
+    if getattr(view, "queryset", None) is not None:
+        return view.queryset.model
+    if hasattr(view, "get_queryset"):
+        return view.get_queryset().model
+    return None
 
 
 class ActionPermission(IsStaff):

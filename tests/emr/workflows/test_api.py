@@ -66,7 +66,7 @@ def test_workflow_events_filtered_by_type_and_subject_with_dispatch_state():
     emit("order.refunded", subject=other)
     dispatch.dispatch_event(event_id=refunded.pk, enqueue_run=lambda run_id: None)
 
-    response = client_for().get(
+    response = client_for("workflows.view_workflowevent").get(
         "/api/v1/workflow-events/", {"type": "order.refunded", "subject": f"order:{order.pk}"}
     )
 
@@ -80,7 +80,9 @@ def test_workflow_events_filtered_by_type_and_subject_with_dispatch_state():
 
 
 def test_an_unknown_event_type_filter_is_a_400_not_an_empty_list():
-    response = client_for().get("/api/v1/workflow-events/", {"type": "order.refundd"})
+    response = client_for("workflows.view_workflowevent").get(
+        "/api/v1/workflow-events/", {"type": "order.refundd"}
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "workflow.unknown_event"
 
@@ -138,3 +140,10 @@ def test_the_catalogue_lists_events_and_their_fields(editor):
 def test_workflows_need_the_workflow_permissions():
     response = client_for().post("/api/v1/workflows/", RECOVERY, format="json")
     assert response.status_code == 403
+
+
+def test_a_staff_account_without_the_role_reads_no_event_payloads():
+    """Payloads carry the patient's email and phone: reading them is a role's, not any staff's."""
+    response = client_for().get("/api/v1/workflow-events/")
+    assert response.status_code == 403
+    assert set(response.json()) == {"code", "detail"}
