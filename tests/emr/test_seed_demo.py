@@ -146,6 +146,7 @@ def test_the_clinical_path(demo):
         assert visit.order.prescriptions.exists()
     rejected = IntakeResponse.objects.get(status=IntakeStatus.REJECTED)
     assert rejected.order.status == OrderStatus.REJECTED
+    assert rejected.order.beluga_visit.status == VisitStatus.CANCELED
     assert rejected.order.subscription.status == SubscriptionStatus.CANCELLED
     assert rejected.order.subscription.cancellation_cause == CancellationCause.INTAKE_REJECTED
 

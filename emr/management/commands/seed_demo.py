@@ -91,7 +91,9 @@ STORIES = {
     ),
     "carl": Story("Carl", "Cancelled", "unpaid order cancelled: created by mistake"),
     "rex": Story(
-        "Rex", "Rejected", "intake rejected: order REJECTED, subscription cancelled, still paid"
+        "Rex",
+        "Rejected",
+        "intake rejected: order REJECTED, subscription and visit cancelled, still paid",
     ),
     "rita": Story("Rita", "Refunded", "refunded through Stripe: REFUNDED and locked"),
     "fern": Story(
@@ -405,12 +407,11 @@ class Command(BaseCommand):
         self._recovery(membership)
         self._shipped(first_order_of(self._subscribe("sam", semaglutide)))
         rejected = first_order_of(self._subscribe("rex", semaglutide))
-        self._awaiting_script(rejected)
-        reject_intake(
-            intake=IntakeResponse.objects.get(order=rejected),
-            actor=DEMO,
-            note="Contraindicated: history of pancreatitis reported in the intake",
-        )
+        visit = self._awaiting_script(rejected)
+        note = "Contraindicated: history of pancreatitis reported in the intake"
+        reject_intake(intake=IntakeResponse.objects.get(order=rejected), actor=DEMO, note=note)
+        # Rejecting the intake leaves the visit alone: medical ops close it at Beluga too.
+        beluga.cancel_visit(visit=visit, actor=DEMO, reason=f"Intake rejected: {note}")
         self._expect(rejected, OrderStatus.REJECTED)
         self._subscribe("fiona", financed)
         lifecycle.schedule_cancellation(
