@@ -22,3 +22,11 @@ class IntakeSentBack:
 
     intake: IntakeResponse
     actor: Actor
+
+
+@dataclass(frozen=True)
+class IntakeSubmitted:
+    """The patient submitted `intake`: its order may move on."""
+
+    intake: IntakeResponse
+    actor: Actor

@@ -1,4 +1,9 @@
-"""Medical review of an intake: reject it, or send it back for correction.
+"""The intake: the form is sent to the patient, the patient submits it, medical staff review it
+(reject it, or send it back for correction).
+
+Sending and submitting: a PENDING form waits for the patient (`intake.pending`); the submitted
+answers (SUBMITTED) let the order move on, so it is recalculated (a paid prescription order then
+awaits its script).
 
 Rejecting (the guide, "Intake Rejection Cancellation"): the intake is REJECTED with the
 reviewer's note, the linked order is REJECTED (its unpaid invoice closes; money already paid is
@@ -13,17 +18,58 @@ What follows from a decision (the order, the subscription, pending forms) is lis
 `emr/reactions.py`; this module records the decision and publishes it.
 """
 
-from emr.events import IntakeRejected, IntakeSentBack
+from django.utils import timezone
+
+from emr.events import IntakeRejected, IntakeSentBack, IntakeSubmitted
 from emr.kernel.actors import Actor
 from emr.kernel.errors import InvalidInput, StateConflict
 from emr.kernel.events import publish
 from emr.kernel.services import service_transaction
 from emr.models import IntakeResponse, IntakeStatus
 from emr.workflows.outbox import emit
+from orders.models import Order
 from orders.states import ACTION_ONLY, OrderStatus
+
+# What a patient may submit: a form not answered yet, or answers sent back for correction.
+SUBMITTABLE = frozenset({IntakeStatus.PENDING, IntakeStatus.NEEDS_CORRECTION})
 
 # What a reviewer may act on: answers that were submitted (or sent back and not fixed yet).
 REVIEWABLE = frozenset({IntakeStatus.SUBMITTED, IntakeStatus.NEEDS_CORRECTION})
+
+
+def send_intake_form(*, order: Order, questionnaire: str, actor: Actor) -> IntakeResponse:
+    """The patient is asked to answer `questionnaire` for `order`: a PENDING form, announced
+    with `intake.pending`. The order keeps waiting for its requirements."""
+    questionnaire = (questionnaire or "").strip()
+    if not questionnaire:
+        raise InvalidInput("Name the questionnaire to send.", code="intake.questionnaire_required")
+    with service_transaction(actor, reason=f"Intake form sent: {questionnaire}"):
+        intake = IntakeResponse.objects.create(
+            patient_id=order.patient_id, order=order, questionnaire=questionnaire[:100]
+        )
+        emit("intake.pending", subject=intake, actor=actor)
+    return intake
+
+
+def submit_intake(*, intake: IntakeResponse, actor: Actor) -> IntakeResponse:
+    """The patient's answers are in: SUBMITTED, and the order is recalculated."""
+    with service_transaction(actor, reason="Intake submitted"):
+        intake = (
+            IntakeResponse.objects.select_for_update(of=("self",))
+            .select_related("order")
+            .get(pk=intake.pk)
+        )
+        if intake.status not in SUBMITTABLE:
+            raise StateConflict(
+                f"This intake is {intake.get_status_display().lower()}: only a form waiting for "
+                "the patient's answers can be submitted.",
+                code="intake.not_submittable",
+            )
+        intake.status = IntakeStatus.SUBMITTED
+        intake.submitted_at = timezone.now()
+        intake.save()
+        publish(IntakeSubmitted(intake=intake, actor=actor))
+    return intake
 
 
 def reject_intake(*, intake: IntakeResponse, actor: Actor, note: str) -> IntakeResponse:

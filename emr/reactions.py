@@ -12,7 +12,7 @@ own automations, delivered after commit by a worker.
 """
 
 from billing.events import InvoicePaid
-from emr.events import IntakeRejected, IntakeSentBack
+from emr.events import IntakeRejected, IntakeSentBack, IntakeSubmitted
 from emr.intake import order_kept_status
 from emr.kernel import events
 from emr.kernel.actors import Actor
@@ -53,7 +53,13 @@ def send_to_pharmacy(event: OrderProgressed) -> None:
         route_order_if_needed(order=event.order, actor=event.actor)
 
 
-# --- Medical review of an intake (the chart) ------------------------------------------------
+# --- An intake submitted, or reviewed by medical staff (the chart) --------------------------
+
+
+def move_order_on_with_intake(event: IntakeSubmitted) -> None:
+    """The order is recalculated: with its intake in, it may await its script."""
+    if event.intake.order is not None:
+        recalculate_status(order=event.intake.order, actor=event.actor, reason="Intake submitted")
 
 
 def reject_order_of_intake(event: IntakeRejected) -> None:
@@ -121,6 +127,7 @@ REACTIONS = {
         withdraw_pending_intakes_of_order,
     ],
     IntakeSentBack: [wait_for_corrected_intake],
+    IntakeSubmitted: [move_order_on_with_intake],
 }
 
 
