@@ -187,6 +187,12 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@clinic.examp
 WORKFLOW_SMS_BACKEND = env.str(
     "WORKFLOW_SMS_BACKEND", default="emr.workflows.sms.LoggingSmsBackend"
 )
+# Webhook steps send to public hosts only (emr/workflows/destinations.py); a development setup
+# whose receiver runs on this machine turns the check off explicitly.
+WORKFLOW_WEBHOOK_ALLOW_PRIVATE_HOSTS = env.bool(
+    "WORKFLOW_WEBHOOK_ALLOW_PRIVATE_HOSTS", default=False
+)
+WORKFLOW_WEBHOOK_REQUIRE_HTTPS = env.bool("WORKFLOW_WEBHOOK_REQUIRE_HTTPS", default=not DEBUG)
 WORKFLOW_WEBHOOK_TIMEOUT_SECONDS = env.float("WORKFLOW_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WORKFLOW_RETRY_DELAYS = env.list(
     "WORKFLOW_RETRY_DELAYS", cast=float, default=[30, 120, 600, 1800, 7200]

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError
-from emr.workflows import conditions, merge_tags, signing, sms
+from emr.workflows import conditions, destinations, merge_tags, signing, sms
 from emr.workflows.catalogue import EventType
 from emr.workflows.errors import InvalidWorkflow
 from emr.workflows.models import StepKind, StepOutcome
@@ -292,9 +292,15 @@ class WebhookStep(SendingStep):
             raise InvalidWorkflow(
                 f"{config['url']!r} is not an http(s) URL.", code="workflow.invalid_step"
             ) from None
+        if refusal := destinations.refusal_for(config["url"]):
+            raise InvalidWorkflow(refusal, code="workflow.forbidden_destination")
         return config
 
     def run(self, config: dict, context: StepContext) -> Outcome:
+        if refusal := destinations.refusal_for(config["url"]):
+            # The name resolves somewhere else since the workflow was saved: nothing is sent,
+            # and retrying would not make the address public.
+            return Outcome(log=StepOutcome.FAILED, detail=f"not sent: {refusal}", retryable=False)
         body = self.body(context)
         timestamp = int(time.time())
         headers = {

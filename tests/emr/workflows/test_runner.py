@@ -153,6 +153,18 @@ def test_webhook_is_signed_and_its_response_logged(receiver):
     assert (sent.response_status, sent.response_body) == (200, "ok")
 
 
+def test_a_webhook_whose_address_turned_private_is_not_sent(receiver, settings):
+    """Checked again at send time: a name may resolve to a private address after the save."""
+    make_workflow("order.updated", ("webhook", {"url": receiver.url}))
+    settings.WORKFLOW_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+    [run] = _dispatch_and_advance(emit("order.updated", subject=make_order()))
+
+    assert run.status == RunStatus.FAILED
+    assert receiver.requests == []
+    failed = run.logs.get(outcome=StepOutcome.FAILED)
+    assert "public hosts only" in failed.detail
+
+
 def test_a_failing_receiver_is_retried_with_backoff_and_each_attempt_logged(
     receiver, resume_due, settings
 ):

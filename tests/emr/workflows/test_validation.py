@@ -108,3 +108,26 @@ def test_a_valid_definition_comes_back_with_defaults_filled_in():
     )
     assert condition.config["reread"] is False
     assert email.config["to"] == "{{patient.email}}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",  # the cloud's metadata service
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "http://10.0.0.5/hook",
+        "http://[::1]/hook",
+        "http://224.0.0.1/hook",
+    ],
+)
+def test_a_webhook_to_a_local_or_private_address_is_refused_at_save(settings, url):
+    settings.WORKFLOW_WEBHOOK_REQUIRE_HTTPS = False
+    problem = refusal("order.refunded", ("webhook", {"url": url}))
+    assert "public hosts only" in problem.detail
+
+
+def test_production_sends_webhooks_over_https_only(settings):
+    settings.WORKFLOW_WEBHOOK_REQUIRE_HTTPS = True
+    problem = refusal("order.refunded", ("webhook", {"url": "http://hooks.example.com/x"}))
+    assert "not https" in problem.detail
