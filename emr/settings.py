@@ -4,6 +4,7 @@ With nothing set this runs as a zero-setup dev app: a SQLite file under var/, Ce
 filesystem broker in var/celery (no server needed), and every gateway "not configured".
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -34,6 +35,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    # Sign-in lockout after repeated failures, for every login form (admin, portal).
+    "axes",
     "audit",
     "emr",
     "orders",
@@ -55,6 +58,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "emr.kernel.session_limits.SessionLimitsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its refusal page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -94,9 +100,33 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Sign-in ----------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After this many failed sign-ins, the account and the address are each refused for a while.
+AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Its log lines name the account, and a patient's account is their email: the attempts are kept
+# in its tables (reviewable in the admin), not in the logs.
+AXES_VERBOSE = False
+# Automatic logoff: idle, and absolute (emr/kernel/session_limits.py).
+IDLE_LOGOFF_MINUTES = env.int("IDLE_LOGOFF_MINUTES", default=15)
+SESSION_MAX_HOURS = env.int("SESSION_MAX_HOURS", default=12)
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -212,7 +242,15 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "emr.kernel.api_errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # Per token (or signed-in user) and per client address. Webhooks are plain Django views and
+    # not throttled here: their senders retry on their own schedules.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "emr.kernel.api.TokenRateThrottle",
+        "emr.kernel.api.AddressRateThrottle",
+    ],
 }
+API_THROTTLE_PER_TOKEN = env.str("API_THROTTLE_PER_TOKEN", default="1200/minute")
+API_THROTTLE_PER_ADDRESS = env.str("API_THROTTLE_PER_ADDRESS", default="3000/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "EMR billing API",
     "DESCRIPTION": "Orders, invoices, payments, refunds and subscriptions for a telehealth clinic.",

@@ -20,6 +20,14 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def api_budgets_for_one_busy_address(settings):
+    # The whole suite calls the API from one address, faster than any clinic's staff; the
+    # throttling tests set their own small budgets.
+    settings.API_THROTTLE_PER_TOKEN = "1000000/minute"
+    settings.API_THROTTLE_PER_ADDRESS = "1000000/minute"
+
+
 @pytest.fixture
 def roles(db):
     """The staff groups, as the data migration makes them. A transactional test's flush deletes

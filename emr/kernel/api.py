@@ -1,8 +1,10 @@
 """What every API door shares: staff-only access by permission, and strict integer fields for
 money and quantities. (The error shape is `emr.kernel.api_errors`.)"""
 
+from django.conf import settings
 from rest_framework import serializers
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
 
 class IsStaff(BasePermission):
@@ -73,3 +75,23 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class TokenRateThrottle(UserRateThrottle):
+    """Requests per API token (or signed-in user), at the rate the settings name now."""
+
+    def get_rate(self) -> str:
+        return settings.API_THROTTLE_PER_TOKEN
+
+
+class AddressRateThrottle(SimpleRateThrottle):
+    """Requests per client address, whoever signs them: many tokens behind one address share
+    one budget."""
+
+    scope = "address"
+
+    def get_rate(self) -> str:
+        return settings.API_THROTTLE_PER_ADDRESS
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
