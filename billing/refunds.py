@@ -409,9 +409,9 @@ def apply_settled_refund(*, order: Order, refund: Payment, actor: Actor) -> None
         invoice = Invoice.objects.select_for_update().get(pk=refund.invoice_id)
         if invoice.status != InvoiceStatus.CANCELLED:
             set_invoice_status(invoice, InvoiceStatus.CANCELLED)
-        set_status(order, OrderStatus.REFUNDED)
-        emit("order.refunded", subject=order, actor=actor)
-    emit("order.updated", subject=order, actor=actor)
+        set_status(order, OrderStatus.REFUNDED)  # emits order.refunded and order.updated
+    else:
+        emit("order.updated", subject=order, actor=actor)  # only the refunded amount changed
 
 
 def reconcile_refunds(*, actor: Actor | None = None, older_than: timedelta | None = None) -> int:

@@ -19,6 +19,8 @@ from emr.kernel.events import publish
 from emr.kernel.numbering import next_number
 from emr.kernel.services import require_reason, service_transaction
 from emr.models import Patient
+from emr.workflows.outbox import emit
+from emr.workflows.payloads import status_change_payload
 from orders.events import OrderProgressed
 from orders.models import Order, OrderItem, Product
 from orders.recalculation import OrderFacts, derive_status
@@ -97,6 +99,7 @@ def create_order(
             amount_cents=order.total_cents,
             currency=currency,
         )
+        emit("order.created", subject=order, payload=status_change_payload(order, None))
     return order
 
 
@@ -156,9 +159,26 @@ def lock_order(order_id: int) -> Order:
     return Order.objects.select_for_update().get(pk=order_id)
 
 
+# Besides `order.updated`, a move to one of these statuses fires the status's own event.
+STATUS_EVENTS = {
+    OrderStatus.CANCELLED: "order.cancelled",
+    OrderStatus.REJECTED: "order.rejected",
+    OrderStatus.RETURNED: "order.returned",
+    OrderStatus.SHIPPED: "order.shipped",
+    OrderStatus.COMPLETED: "order.completed",
+    OrderStatus.REFUNDED: "order.refunded",
+}
+
+
 def set_status(order: Order, target: str) -> Order:
-    """Move a locked order along its transition table, recording the fact the move implies."""
-    order.transitions.check(order.status, target)
+    """Move a locked order along its transition table, recording the fact the move implies.
+
+    Every status change goes through here, so here it is announced, once, in the transaction
+    of the change: the target's own event (if it has one), then `order.updated`, both saying
+    from what status to what.
+    """
+    previous_status = order.status
+    order.transitions.check(previous_status, target)
     order.status = target
     now = timezone.now()
     if target == OrderStatus.SHIPPED and order.shipped_at is None:
@@ -166,6 +186,10 @@ def set_status(order: Order, target: str) -> Order:
     elif target == OrderStatus.COMPLETED and order.completed_at is None:
         order.completed_at = now
     order.save()
+    payload = status_change_payload(order, previous_status)
+    if target in STATUS_EVENTS:
+        emit(STATUS_EVENTS[target], subject=order, payload=payload)
+    emit("order.updated", subject=order, payload=payload)
     return order
 
 
