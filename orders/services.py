@@ -131,8 +131,23 @@ def _validate_lines(lines: Sequence[OrderLine]) -> None:
 
 
 def change_status(*, order: Order, target: str, actor: Actor, reason: str) -> Order:
-    """A staff move: cancel, reject, return, mark shipped or completed."""
+    """A staff move: cancel, reject, return, mark shipped or completed.
+
+    A refunded order is locked: that is the answer to every target, before any other.
+    """
     reason = require_reason(reason, prompt="Say why the status changes")
+    with service_transaction(actor, reason=reason):
+        order = lock_order(order.pk)
+        if order.is_locked:
+            order.transitions.check(order.status, target)
+        _check_staff_move(target)
+        set_status(order, target)
+        if target in {OrderStatus.CANCELLED, OrderStatus.REJECTED}:
+            _close_unpaid_invoice(order)
+    return order
+
+
+def _check_staff_move(target: str) -> None:
     if target == OrderStatus.REFUNDED:
         raise StateConflict(
             "Refunding moves money: use the refund action, which refunds through the original "
@@ -146,12 +161,6 @@ def change_status(*, order: Order, target: str, actor: Actor, reason: str) -> Or
             "fulfilment; it cannot be set by hand.",
             code="order.not_a_staff_move",
         )
-    with service_transaction(actor, reason=reason):
-        order = lock_order(order.pk)
-        set_status(order, target)
-        if target in {OrderStatus.CANCELLED, OrderStatus.REJECTED}:
-            _close_unpaid_invoice(order)
-    return order
 
 
 def lock_order(order_id: int) -> Order:
