@@ -344,21 +344,28 @@ def _record_failure(attempt: RefundAttempt, *, code: str, message: str) -> None:
 
 
 def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Actor) -> Payment:
-    """Steps 4-8 for a gateway answer, once: a second caller gets the recorded payment."""
+    """Steps 4-8 for a gateway answer, once: a second caller gets the recorded payment.
+
+    A refund the gateway answers FAILED is recorded (the attempt FAILED, so CS may try again)
+    and committed before its error is raised to the caller.
+    """
+    if result.status == RefundStatus.FAILED:
+        why = result.failure_reason or "no reason given"
+        attempt = fail_attempt(
+            attempt=attempt,
+            code="refund.gateway_failed",
+            message=f"The gateway reports the refund failed: {why}. {ESCALATE}",
+            actor=actor,
+        )
+        if attempt.status == RefundAttemptStatus.SUCCEEDED:
+            return attempt.refund_payment
+        raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
     with service_transaction(actor, reason=attempt.reason):
         order = lock_order(attempt.order_id)
         attempt = RefundAttempt.objects.select_for_update().get(pk=attempt.pk)
         if attempt.status == RefundAttemptStatus.SUCCEEDED:
             return attempt.refund_payment
         if attempt.status == RefundAttemptStatus.FAILED:
-            raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
-        if result.status == RefundStatus.FAILED:
-            why = result.failure_reason or "no reason given"
-            _record_failure(
-                attempt,
-                code="refund.gateway_failed",
-                message=f"The gateway reports the refund failed: {why}. {ESCALATE}",
-            )
             raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
         refund = create_refund_row(
             charge=attempt.charge,

@@ -270,6 +270,34 @@ def test_medical_ops_may_not_refund(paid_order, medical_ops, gateways):
     assert _stripe_refunds(gateways) == []
 
 
+def test_a_refund_the_gateway_declines_at_once_is_recorded_and_may_be_tried_again(
+    paid_order, gateways, cs_user
+):
+    order = paid_order("stripe", 7000)
+    gateways.stripe.next_refund("failed", failure_reason="expired_or_canceled_card")
+    api = _api(cs_user)
+
+    declined = api.post(f"/api/v1/orders/{order.pk}/refund/", {"reason": "x"}, format="json")
+
+    assert declined.status_code == 502
+    assert declined.json()["code"] == "refund.gateway_failed"
+    assert "The card has expired or was cancelled." in declined.json()["detail"]
+    attempt = RefundAttempt.objects.get(order=order)
+    assert (attempt.status, attempt.error_code) == (
+        RefundAttemptStatus.FAILED,
+        "refund.gateway_failed",
+    )
+    assert attempt.error_message == declined.json()["detail"]
+    _assert_unchanged(order, OrderStatus.PROCESSING, InvoiceStatus.PAID)
+
+    retried = api.post(f"/api/v1/orders/{order.pk}/refund/", {"reason": "x"}, format="json")
+
+    assert retried.status_code == 201, retried.json()
+    assert retried.json()["status"] == "REFUNDED"
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED
+    assert [r["status"] for r in _stripe_refunds(gateways)] == ["failed", "succeeded"]
+
+
 def test_a_pending_stripe_refund_settles_later(paid_order, gateways, system):
     order = paid_order("stripe", 6000)
     gateways.stripe.next_refund("pending")
