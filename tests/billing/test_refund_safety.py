@@ -15,7 +15,8 @@ import pytest
 from django.db import connection
 
 from billing.models import Payment, RefundAttempt
-from billing.refunds import reconcile_refunds, refund_order
+from billing.refund_reconciler import reconcile_refunds
+from billing.refunds import refund_order
 from billing.states import PaymentKind, PaymentStatus, RefundAttemptStatus
 from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError
