@@ -9,7 +9,9 @@ from orders.states import OrderStatus
 
 
 def transition_order(*, order: Order, target: str, actor: Actor, reason: str) -> Order:
-    if target == OrderStatus.REFUNDED:
+    # A refunded order answers `order.locked` to REFUNDED as to every target (the staff move
+    # says so under the order's lock), not the refund flow's "nothing left to refund".
+    if target == OrderStatus.REFUNDED and not Order.objects.get(pk=order.pk).is_locked:
         refund_order(order=order, actor=actor, reason=reason)
         return Order.objects.get(pk=order.pk)
     return change_status(order=order, target=target, actor=actor, reason=reason)

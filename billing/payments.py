@@ -270,7 +270,6 @@ def record_successful_charge(
         emit("invoice.paid", subject=invoice, actor=actor)
         recalculate_status(order=order, actor=actor, reason=reason)
         publish(InvoicePaid(invoice=invoice, order=order, actor=actor))
-        emit("order.updated", subject=order, actor=actor)
     return payment
 
 

@@ -12,8 +12,9 @@ Money moves at most once:
   or `refund.already_refunded`.
 - Phase 2 calls the gateway with no transaction open, the attempt's reference as idempotency key.
 - Phase 3 records the answer in a short transaction. If the process dies between phases 2 and 3,
-  or the gateway's answer never arrives, the attempt stays PENDING and `reconcile_refunds` asks
-  the gateway what happened to that reference. It never refunds again.
+  or the gateway's answer never arrives, the attempt stays PENDING and the refund janitor
+  (`billing.refund_reconciler`) asks the gateway what happened to that reference. It never
+  refunds again.
 
 Every refusal is a DomainError with a stable code and a sentence CS can act on; it leaves no
 trace but the attempt's own audit row (when the gateway was asked). `assess_refund` is the one
@@ -21,11 +22,8 @@ answer to "may this order be refunded?": the flow raises its first refusal, the 
 checklist (emr/support/preflight.py) shows them all.
 """
 
-from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
 
-from django.conf import settings
 from django.utils import timezone
 
 from billing.invoices import set_invoice_status
@@ -344,21 +342,28 @@ def _record_failure(attempt: RefundAttempt, *, code: str, message: str) -> None:
 
 
 def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Actor) -> Payment:
-    """Steps 4-8 for a gateway answer, once: a second caller gets the recorded payment."""
+    """Steps 4-8 for a gateway answer, once: a second caller gets the recorded payment.
+
+    A refund the gateway answers FAILED is recorded (the attempt FAILED, so CS may try again)
+    and committed before its error is raised to the caller.
+    """
+    if result.status == RefundStatus.FAILED:
+        why = result.failure_reason or "no reason given"
+        attempt = fail_attempt(
+            attempt=attempt,
+            code="refund.gateway_failed",
+            message=f"The gateway reports the refund failed: {why}. {ESCALATE}",
+            actor=actor,
+        )
+        if attempt.status == RefundAttemptStatus.SUCCEEDED:
+            return attempt.refund_payment
+        raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
     with service_transaction(actor, reason=attempt.reason):
         order = lock_order(attempt.order_id)
         attempt = RefundAttempt.objects.select_for_update().get(pk=attempt.pk)
         if attempt.status == RefundAttemptStatus.SUCCEEDED:
             return attempt.refund_payment
         if attempt.status == RefundAttemptStatus.FAILED:
-            raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
-        if result.status == RefundStatus.FAILED:
-            why = result.failure_reason or "no reason given"
-            _record_failure(
-                attempt,
-                code="refund.gateway_failed",
-                message=f"The gateway reports the refund failed: {why}. {ESCALATE}",
-            )
             raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
         refund = create_refund_row(
             charge=attempt.charge,
@@ -409,52 +414,6 @@ def apply_settled_refund(*, order: Order, refund: Payment, actor: Actor) -> None
         invoice = Invoice.objects.select_for_update().get(pk=refund.invoice_id)
         if invoice.status != InvoiceStatus.CANCELLED:
             set_invoice_status(invoice, InvoiceStatus.CANCELLED)
-        set_status(order, OrderStatus.REFUNDED)
-        emit("order.refunded", subject=order, actor=actor)
-    emit("order.updated", subject=order, actor=actor)
-
-
-def reconcile_refunds(*, actor: Actor | None = None, older_than: timedelta | None = None) -> int:
-    """Resolve refund attempts left PENDING by a crash or a timeout by asking the gateway.
-
-    Found at the gateway: recorded as if the answer had arrived. Not found: the refund never
-    happened, so the attempt fails and CS may refund again. Never a second refund.
-    Returns the number of attempts resolved. Safe to run concurrently.
-    """
-    actor = actor or Actor.system("refund-reconciler")
-    if older_than is None:
-        older_than = timedelta(seconds=settings.REFUND_RECONCILE_AFTER_SECONDS)
-    cutoff = timezone.now() - older_than
-    resolved = 0
-    stale = RefundAttempt.objects.filter(status=RefundAttemptStatus.PENDING, created_at__lte=cutoff)
-    for attempt_id in stale.values_list("id", flat=True):
-        if _reconcile_one(attempt_id, actor):
-            resolved += 1
-    return resolved
-
-
-def _reconcile_one(attempt_id: int, actor: Actor) -> bool:
-    # Two reconcilers may ask the gateway about the same attempt; only one records the answer,
-    # because complete_attempt and fail_attempt re-check the status under the attempt's lock.
-    # The age threshold (longer than the gateway timeout) keeps a request still in flight from
-    # being declared missing.
-    attempt = RefundAttempt.objects.select_related("charge").get(pk=attempt_id)
-    try:
-        found = registry.gateway_for(attempt.gateway).find_refund(
-            transaction_id=attempt.charge.transaction_id, reference=str(attempt.reference)
-        )
-    except GatewayError:
-        return False  # the gateway cannot answer now; the next run asks again
-    if found is None:
-        fail_attempt(
-            attempt=attempt,
-            code="refund.gateway_failed",
-            message="The gateway has no record of this refund: no money moved. "
-            "It can be tried again.",
-            actor=actor,
-        )
-        return True
-    # A refund the gateway reports as failed raises after complete_attempt recorded it.
-    with suppress(IntegrationFailed):
-        complete_attempt(attempt=attempt, result=found, actor=actor)
-    return True
+        set_status(order, OrderStatus.REFUNDED)  # emits order.refunded and order.updated
+    else:
+        emit("order.updated", subject=order, actor=actor)  # only the refunded amount changed

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from billing.payments import reconcile_charges
-from billing.refunds import reconcile_refunds
+from billing.refund_reconciler import reconcile_refunds
 
 
 @shared_task(name="billing.reconcile_refunds")

@@ -207,6 +207,9 @@ GATEWAY_TIMEOUT_SECONDS = env.float("GATEWAY_TIMEOUT_SECONDS", default=30.0)
 # once it is older than this; younger ones may still be waiting for their answer.
 REFUND_RECONCILE_AFTER_SECONDS = env.int("REFUND_RECONCILE_AFTER_SECONDS", default=120)
 CHARGE_RECONCILE_AFTER_SECONDS = env.int("CHARGE_RECONCILE_AFTER_SECONDS", default=120)
+# A refund the gateway answered "pending" is asked about again once it is older than this (and
+# on every janitor run after), so it settles even where the gateway's webhooks do not arrive.
+PENDING_REFUND_CHECK_AFTER_SECONDS = env.int("PENDING_REFUND_CHECK_AFTER_SECONDS", default=900)
 
 # --- Email and SMS (workflow steps) --------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -232,7 +232,7 @@ class OrderViewSet(
     def preflight(self, request, pk=None):
         """The guide's checklist for refunding or cancelling this order."""
         requested = request.query_params.get("action", PreflightAction.REFUND)
-        if requested not in PreflightAction.values:
+        if requested not in {action.value for action in PreflightAction}:
             raise InvalidInput("action must be refund or cancel.", code="preflight.unknown_action")
         checklist = order_preflight(self.get_object(), PreflightAction(requested))
         return Response(PreflightSerializer(checklist).data)

@@ -19,6 +19,8 @@ from emr.kernel.events import publish
 from emr.kernel.numbering import next_number
 from emr.kernel.services import require_reason, service_transaction
 from emr.models import Patient
+from emr.workflows.outbox import emit
+from emr.workflows.payloads import status_change_payload
 from orders.events import OrderProgressed
 from orders.models import Order, OrderItem, Product
 from orders.recalculation import OrderFacts, derive_status
@@ -97,6 +99,7 @@ def create_order(
             amount_cents=order.total_cents,
             currency=currency,
         )
+        emit("order.created", subject=order, payload=status_change_payload(order, None))
     return order
 
 
@@ -128,8 +131,23 @@ def _validate_lines(lines: Sequence[OrderLine]) -> None:
 
 
 def change_status(*, order: Order, target: str, actor: Actor, reason: str) -> Order:
-    """A staff move: cancel, reject, return, mark shipped or completed."""
+    """A staff move: cancel, reject, return, mark shipped or completed.
+
+    A refunded order is locked: that is the answer to every target, before any other.
+    """
     reason = require_reason(reason, prompt="Say why the status changes")
+    with service_transaction(actor, reason=reason):
+        order = lock_order(order.pk)
+        if order.is_locked:
+            order.transitions.check(order.status, target)
+        _check_staff_move(target)
+        set_status(order, target)
+        if target in {OrderStatus.CANCELLED, OrderStatus.REJECTED}:
+            _close_unpaid_invoice(order)
+    return order
+
+
+def _check_staff_move(target: str) -> None:
     if target == OrderStatus.REFUNDED:
         raise StateConflict(
             "Refunding moves money: use the refund action, which refunds through the original "
@@ -143,12 +161,6 @@ def change_status(*, order: Order, target: str, actor: Actor, reason: str) -> Or
             "fulfilment; it cannot be set by hand.",
             code="order.not_a_staff_move",
         )
-    with service_transaction(actor, reason=reason):
-        order = lock_order(order.pk)
-        set_status(order, target)
-        if target in {OrderStatus.CANCELLED, OrderStatus.REJECTED}:
-            _close_unpaid_invoice(order)
-    return order
 
 
 def lock_order(order_id: int) -> Order:
@@ -156,9 +168,26 @@ def lock_order(order_id: int) -> Order:
     return Order.objects.select_for_update().get(pk=order_id)
 
 
+# Besides `order.updated`, a move to one of these statuses fires the status's own event.
+STATUS_EVENTS = {
+    OrderStatus.CANCELLED: "order.cancelled",
+    OrderStatus.REJECTED: "order.rejected",
+    OrderStatus.RETURNED: "order.returned",
+    OrderStatus.SHIPPED: "order.shipped",
+    OrderStatus.COMPLETED: "order.completed",
+    OrderStatus.REFUNDED: "order.refunded",
+}
+
+
 def set_status(order: Order, target: str) -> Order:
-    """Move a locked order along its transition table, recording the fact the move implies."""
-    order.transitions.check(order.status, target)
+    """Move a locked order along its transition table, recording the fact the move implies.
+
+    Every status change goes through here, so here it is announced, once, in the transaction
+    of the change: the target's own event (if it has one), then `order.updated`, both saying
+    from what status to what.
+    """
+    previous_status = order.status
+    order.transitions.check(previous_status, target)
     order.status = target
     now = timezone.now()
     if target == OrderStatus.SHIPPED and order.shipped_at is None:
@@ -166,6 +195,10 @@ def set_status(order: Order, target: str) -> Order:
     elif target == OrderStatus.COMPLETED and order.completed_at is None:
         order.completed_at = now
     order.save()
+    payload = status_change_payload(order, previous_status)
+    if target in STATUS_EVENTS:
+        emit(STATUS_EVENTS[target], subject=order, payload=payload)
+    emit("order.updated", subject=order, payload=payload)
     return order
 
 

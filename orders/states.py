@@ -111,7 +111,11 @@ PAYMENT_ONLY_KINDS = frozenset({OrderKind.RECOVERY_CYCLE, OrderKind.PAYOFF})
 
 
 class RecoveryStatus(models.TextChoices):
-    """Why an order waits for payment (payment recovery), shown to CS and the patient."""
+    """Why an order waits for payment (payment recovery), shown to CS and the patient.
+
+    Workflow payloads name each state by its member name, so "not in recovery" (stored empty)
+    reads NONE there and every other state reads as it is stored.
+    """
 
     NONE = "", "Not in recovery"
     # No compatible saved card: none saved, only in the other gateway's vault, the active
@@ -123,11 +127,3 @@ class RecoveryStatus(models.TextChoices):
 
 # The recovery states in which the order waits for the patient's payment.
 WAITING_FOR_PAYMENT = frozenset({RecoveryStatus.NEEDS_PAYMENT_METHOD, RecoveryStatus.CHARGE_FAILED})
-
-# What a workflow reads in `paymentRecovery.status` (emr/workflows/payloads.py) for each state:
-# the names workflows are built against, which for a declined charge is not the stored one.
-RECOVERY_PAYLOAD_NAMES = {
-    RecoveryStatus.NONE: "NONE",
-    RecoveryStatus.CHARGE_FAILED: "PAYMENT_FAILED",
-    RecoveryStatus.NEEDS_PAYMENT_METHOD: "NEEDS_PAYMENT_METHOD",
-}

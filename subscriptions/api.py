@@ -22,7 +22,9 @@ from subscriptions.states import OPEN_SWITCH_STATUSES, SwitchTiming
 class PlanSerializer(serializers.ModelSerializer):
     price_cents = StrictIntegerField(min_value=1)
     interval_count = StrictIntegerField(min_value=1, required=False, default=1)
-    financed_cycles = StrictIntegerField(min_value=1, required=False, allow_null=True)
+    financed_cycles = StrictIntegerField(
+        min_value=0, required=False, allow_null=True, help_text="0 or null: not financed"
+    )
     term_cycles = StrictIntegerField(min_value=1, required=False, allow_null=True)
 
     class Meta:
@@ -41,6 +43,9 @@ class PlanSerializer(serializers.ModelSerializer):
             "active",
         ]
         read_only_fields = ["id"]
+
+    def validate_financed_cycles(self, value: int | None) -> int | None:
+        return value or None  # the model's one way of saying "not financed"
 
     def validate(self, data):
         financed, term = data.get("financed_cycles"), data.get("term_cycles")

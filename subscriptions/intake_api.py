@@ -57,18 +57,20 @@ class IntakeViewSet(viewsets.GenericViewSet):
     }
 
     @extend_schema(request=NoteSerializer, responses=IntakeReviewSerializer)
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], serializer_class=NoteSerializer)
     def reject(self, request, pk=None):
         return self._review(intake_review.reject_intake)
 
     @extend_schema(request=NoteSerializer, responses=IntakeReviewSerializer)
-    @action(detail=True, methods=["post"], url_path="needs-correction")
+    @action(
+        detail=True, methods=["post"], url_path="needs-correction", serializer_class=NoteSerializer
+    )
     def needs_correction(self, request, pk=None):
         return self._review(intake_review.send_back_for_correction)
 
     def _review(self, service):
         intake = self.get_object()
-        payload = NoteSerializer(data=self.request.data)
+        payload = self.get_serializer(data=self.request.data)
         payload.is_valid(raise_exception=True)
         service(
             intake=intake,

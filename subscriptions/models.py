@@ -70,6 +70,10 @@ class Plan(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        # 0 financed cycles is how a form says "not financed"; the column says it with null.
+        self.financed_cycles = self.financed_cycles or None
+
 
 class Subscription(GuardedStatusModel):
     transitions = subscription_transitions

@@ -7,8 +7,9 @@ payload (`validation.py` refuses anything else when the workflow is saved).
 A payload is a dict of *sections* (`patient`, `order`, `lineItems` …) built from the database by
 `payloads.py`, one builder per section. Which sections an event carries follows from its subject
 type: an `order.*` event is about an order, so it carries the order's patient, line items,
-invoice, recovery state and subscription. A section is `null` when the subject has none (a manual
-order has no subscription): test for it with the `exists` operator.
+invoice, recovery state and subscription, and `statusChange` (from what status to what this event
+moved it). A section is `null` when the subject has none (a manual order has no subscription; an
+event that moved no status has no statusChange): test for it with the `exists` operator.
 
 Payloads never carry card data (no token, number, brand or last four) and no clinical notes.
 """
@@ -21,7 +22,7 @@ from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
 from emr.models import IntakeStatus
 from emr.workflows.errors import UnknownEventType
 from orders.models import ProductKind
-from orders.states import RECOVERY_PAYLOAD_NAMES, OrderKind, OrderStatus
+from orders.states import OrderKind, OrderStatus, RecoveryStatus
 from subscriptions.states import BillingInterval, SubscriptionStatus
 
 
@@ -97,7 +98,15 @@ SECTION_FIELDS: dict[str, dict[str, str]] = {
     },
     "paymentRecovery": {
         "active": "true while the order waits for payment",
-        "status": _one_of(RECOVERY_PAYLOAD_NAMES.values()),
+        "status": _one_of(
+            state.name
+            for state in (
+                RecoveryStatus.NONE,
+                RecoveryStatus.CHARGE_FAILED,
+                RecoveryStatus.NEEDS_PAYMENT_METHOD,
+            )
+        )
+        + " (NONE: not waiting for payment)",
         "invoiceNumber": "the invoice to pay",
         "amountDue": "amount due, formatted",
         "amountDueCents": "amount due in cents",
@@ -117,6 +126,10 @@ SECTION_FIELDS: dict[str, dict[str, str]] = {
         "cancelledAt": "when it was cancelled (empty if not)",
         "recoveryCyclesRemaining": "financed cycles still to pay",
     },
+    "statusChange": {
+        "from": "the order's status before this event (empty for a new order)",
+        "to": "the status this event moved it to",
+    },
     "intake": {
         "id": "intake id",
         "questionnaire": "questionnaire name",
@@ -132,7 +145,15 @@ LIST_SECTIONS = frozenset({"lineItems"})
 
 SUBJECT_SECTIONS: dict[str, tuple[str, ...]] = {
     "patient": ("patient",),
-    "order": ("patient", "order", "lineItems", "invoice", "paymentRecovery", "subscription"),
+    "order": (
+        "patient",
+        "order",
+        "lineItems",
+        "invoice",
+        "paymentRecovery",
+        "subscription",
+        "statusChange",
+    ),
     "invoice": ("patient", "invoice", "order", "lineItems", "paymentRecovery", "subscription"),
     "payment": (
         "patient",
@@ -198,9 +219,26 @@ def _event(name: str, subject_types: str | tuple[str, ...], description: str) ->
 EVENTS: dict[str, EventType] = {
     event.name: event
     for event in [
-        _event("order.created", "order", "An order and its invoice were created."),
-        _event("order.updated", "order", "An order changed (status, amounts, fulfilment)."),
-        _event("order.cancelled", "order", "Staff cancelled an order. No money moved."),
+        _event("order.created", "order", "An order and its invoice were created (PENDING)."),
+        _event(
+            "order.updated",
+            "order",
+            "An order's status changed (statusChange says from what to what; once per change), "
+            "or a refund changed its refunded amount (statusChange is empty).",
+        ),
+        _event("order.cancelled", "order", "An order was cancelled. No money moved."),
+        _event(
+            "order.rejected",
+            "order",
+            "An order was rejected (by staff, or because its intake was rejected). No money moved.",
+        ),
+        _event("order.shipped", "order", "An order shipped."),
+        _event("order.completed", "order", "An order was completed."),
+        _event(
+            "order.returned",
+            "order",
+            "A shipped or completed order was returned. No money moved: refunding is separate.",
+        ),
         _event(
             "order.refunded",
             "order",

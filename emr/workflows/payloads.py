@@ -1,8 +1,9 @@
 """Payloads: what a workflow sees of an event's subject, rebuilt from the database on demand.
 
 One builder per section (`patient`, `order`, `lineItems`, `invoice`, `payment`, `paymentRecovery`,
-`subscription`, `intake`), each returning exactly the fields `catalogue.SECTION_FIELDS` documents,
-and one function per subject type composing the sections its events carry. Because everything is
+`subscription`, `intake`, and `statusChange` for an event that moved an order), each returning
+exactly the fields `catalogue.SECTION_FIELDS` documents, and one function per subject type
+composing the sections its events carry. Because everything is
 read from the database, the same call gives the *latest payload* later (a condition after a wait
 re-reads it to see whether the order was paid meanwhile).
 
@@ -28,7 +29,7 @@ from emr.kernel.money import format_cents
 from emr.models import IntakeResponse, IntakeStatus, Patient
 from emr.workflows.catalogue import EventType
 from orders.models import Order, ProductKind
-from orders.states import RECOVERY_PAYLOAD_NAMES, OrderKind, OrderStatus, RecoveryStatus
+from orders.states import OrderKind, OrderStatus, RecoveryStatus
 from subscriptions.models import Subscription
 from subscriptions.states import BillingInterval, SubscriptionStatus
 
@@ -127,7 +128,7 @@ def payment_recovery_section(order: Order, invoice: Invoice | None) -> Payload:
     due_cents = invoice.amount_cents if invoice and invoice.status == InvoiceStatus.SENT else 0
     return {
         "active": active,
-        "status": RECOVERY_PAYLOAD_NAMES[state],
+        "status": state.name,
         "invoiceNumber": invoice.number if invoice else None,
         "amountDue": format_cents(due_cents, order.currency),
         "amountDueCents": due_cents,
@@ -201,7 +202,8 @@ def _invoice_of(order: Order) -> Invoice | None:
     return Invoice.objects.filter(order=order).first()
 
 
-def order_payload(order: Order) -> Payload:
+def _order_sections(order: Order) -> Payload:
+    """What every event about an order, or its invoice or payment, carries of the order."""
     invoice = _invoice_of(order)
     return {
         "patient": patient_section(order.patient),
@@ -213,8 +215,21 @@ def order_payload(order: Order) -> Payload:
     }
 
 
+def order_payload(order: Order) -> Payload:
+    return {**_order_sections(order), "statusChange": None}
+
+
+def status_change_payload(order: Order, previous_status: str | None) -> Payload:
+    """The payload of an event that moved the (saved) order from `previous_status` (None: the
+    order is new) to the status it has now."""
+    return {
+        **_order_sections(order),
+        "statusChange": {"from": previous_status, "to": order.status},
+    }
+
+
 def invoice_payload(invoice: Invoice) -> Payload:
-    return {**order_payload(invoice.order), "invoice": invoice_section(invoice)}
+    return {**_order_sections(invoice.order), "invoice": invoice_section(invoice)}
 
 
 def payment_payload(payment: Payment) -> Payload:
@@ -278,9 +293,17 @@ def _builder_for(subject: Model) -> tuple[str, Callable[[Any], Payload]]:
 
 
 def latest_payload(event) -> Payload:
-    """The event's payload rebuilt from the database; the stored one if the subject is gone."""
+    """The event's payload rebuilt from the database; the stored one if the subject is gone.
+
+    `statusChange` is what the event itself did, not the subject's state: it stays as stored.
+    """
     subject = event.subject
-    return build_payload(subject) if subject is not None else event.payload
+    if subject is None:
+        return event.payload
+    payload = build_payload(subject)
+    if "statusChange" in payload:
+        payload["statusChange"] = event.payload.get("statusChange")
+    return payload
 
 
 def event_section(event) -> Payload:
@@ -353,7 +376,7 @@ SAMPLE_SECTIONS: dict[str, Any] = {
     },
     "paymentRecovery": {
         "active": True,
-        "status": RECOVERY_PAYLOAD_NAMES[RecoveryStatus.CHARGE_FAILED],
+        "status": RecoveryStatus.CHARGE_FAILED.name,
         "invoiceNumber": "INV-000001",
         "amountDue": "$99.00",
         "amountDueCents": 9900,
@@ -372,6 +395,10 @@ SAMPLE_SECTIONS: dict[str, Any] = {
         "daysUntilRenewal": 31,
         "cancelledAt": None,
         "recoveryCyclesRemaining": 0,
+    },
+    "statusChange": {
+        "from": OrderStatus.PENDING.value,
+        "to": OrderStatus.AWAITING_PAYMENT.value,
     },
     "intake": {
         "id": 1,

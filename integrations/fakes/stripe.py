@@ -34,6 +34,7 @@ Semantics:
 
 Test control API (JSON, no auth, tests only):
     POST /_fake/next_refund {"status": "pending"}      the next refund is created with it
+        ("succeeded", "pending", or "failed" with an optional "failure_reason": declined at once)
     POST /_fake/refunds/{id}/settle {"status": "succeeded"|"failed", "failure_reason"?}
     POST /_fake/faults {"next": "hang"|"drop_after_apply", "seconds": 5}
         the next /v1 request is applied, then its answer is held for `seconds` (hang) or the
@@ -225,6 +226,7 @@ class FakeStripe:
         self.test_cards: dict[str, TestCard] = {}  # payment method id -> how it behaves
         self.idempotent: dict[str, tuple[str, dict, int, dict]] = {}
         self.next_refund_status = "succeeded"
+        self.next_refund_failure_reason: str | None = None
         self.next_fault: tuple[str, float] | None = None
 
     # --- the API ---
@@ -457,10 +459,16 @@ class FakeStripe:
         return dispute
 
     def set_next_refund_status(self, params: dict) -> dict:
-        if params.get("status") not in ("pending", "succeeded"):
-            raise StripeApiError(400, "status must be pending or succeeded.", param="status")
-        self.next_refund_status = params["status"]
-        return {"next_refund_status": self.next_refund_status}
+        status = params.get("status")
+        if status not in ("pending", "succeeded", "failed"):
+            raise StripeApiError(
+                400, "status must be pending, succeeded or failed.", param="status"
+            )
+        failure_reason = params.get("failure_reason", "declined") if status == "failed" else None
+        if failure_reason is not None and failure_reason not in REFUND_FAILURE_REASONS:
+            raise StripeApiError(400, "Unknown failure_reason.", param="failure_reason")
+        self.next_refund_status, self.next_refund_failure_reason = status, failure_reason
+        return {"next_refund_status": status}
 
     def set_fault(self, params: dict) -> dict:
         if params.get("next") not in ("hang", "drop_after_apply"):
@@ -502,6 +510,7 @@ class FakeStripe:
                 param="amount",
             )
         status, self.next_refund_status = self.next_refund_status, "succeeded"
+        failure_reason, self.next_refund_failure_reason = self.next_refund_failure_reason, None
         refund = self._add(
             {
                 "id": new_id("re"),
@@ -513,13 +522,15 @@ class FakeStripe:
                 "metadata": metadata,
                 "reason": params.get("reason"),
                 "status": status,
-                "failure_reason": None,
+                "failure_reason": failure_reason,
             }
         )
         charge = self._refresh_charge(charge["id"])
         self._send("refund.created", refund)
         if status == "succeeded":
             self._send("charge.refunded", charge)
+        elif status == "failed":
+            self._send("refund.failed", refund)
         return refund
 
     def _succeeded_charge(self, params: dict) -> dict:

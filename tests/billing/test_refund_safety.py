@@ -15,7 +15,8 @@ import pytest
 from django.db import connection
 
 from billing.models import Payment, RefundAttempt
-from billing.refunds import reconcile_refunds, refund_order
+from billing.refund_reconciler import reconcile_refunds
+from billing.refunds import refund_order
 from billing.states import PaymentKind, PaymentStatus, RefundAttemptStatus
 from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError
@@ -128,6 +129,30 @@ def test_an_nmi_timeout_is_looked_up_before_any_retry(paid_order, gateways, sett
     assert reconcile_refunds(older_than=NOW) == 1
     assert Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED
     assert len(_nmi_refunds(gateways.nmi)) == 1
+
+
+def test_a_refund_that_failed_while_its_answer_was_lost_is_recorded_failed(
+    paid_order, gateways, system
+):
+    order = paid_order("stripe", 4500)
+    gateways.stripe.next_refund("failed", failure_reason="declined")
+    gateways.stripe.fault("drop_after_apply")
+    with pytest.raises(DomainError) as unknown:
+        refund_order(order=order, actor=system, reason="Lost answer")
+    assert unknown.value.code == "refund.outcome_unknown"
+
+    assert reconcile_refunds(older_than=NOW) == 1
+
+    attempt = RefundAttempt.objects.get(order=order)
+    assert (attempt.status, attempt.error_code) == (
+        RefundAttemptStatus.FAILED,
+        "refund.gateway_failed",
+    )
+    assert "The card issuer declined the refund." in attempt.error_message
+    assert reconcile_refunds(older_than=NOW) == 0  # resolved for good, not asked again
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PROCESSING
+    refund_order(order=order, actor=system, reason="Second try")
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED
 
 
 def test_a_refund_the_gateway_never_received_fails_cleanly(paid_order, gateways, settings, system):

@@ -1,11 +1,14 @@
 """The refund flow end to end, against the local Stripe and NMI servers (nothing of ours patched):
 the guide's eight steps, every failure mode, and money moving at most once."""
 
+from datetime import timedelta
+
 import pytest
 from rest_framework.test import APIClient
 
 from billing import payments
 from billing.models import Invoice, Payment, RefundAttempt
+from billing.refund_reconciler import reconcile_refunds
 from billing.refunds import refund_order
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus, RefundAttemptStatus
 from emr.kernel.actors import Actor, Door
@@ -270,6 +273,34 @@ def test_medical_ops_may_not_refund(paid_order, medical_ops, gateways):
     assert _stripe_refunds(gateways) == []
 
 
+def test_a_refund_the_gateway_declines_at_once_is_recorded_and_may_be_tried_again(
+    paid_order, gateways, cs_user
+):
+    order = paid_order("stripe", 7000)
+    gateways.stripe.next_refund("failed", failure_reason="expired_or_canceled_card")
+    api = _api(cs_user)
+
+    declined = api.post(f"/api/v1/orders/{order.pk}/refund/", {"reason": "x"}, format="json")
+
+    assert declined.status_code == 502
+    assert declined.json()["code"] == "refund.gateway_failed"
+    assert "The card has expired or was cancelled." in declined.json()["detail"]
+    attempt = RefundAttempt.objects.get(order=order)
+    assert (attempt.status, attempt.error_code) == (
+        RefundAttemptStatus.FAILED,
+        "refund.gateway_failed",
+    )
+    assert attempt.error_message == declined.json()["detail"]
+    _assert_unchanged(order, OrderStatus.PROCESSING, InvoiceStatus.PAID)
+
+    retried = api.post(f"/api/v1/orders/{order.pk}/refund/", {"reason": "x"}, format="json")
+
+    assert retried.status_code == 201, retried.json()
+    assert retried.json()["status"] == "REFUNDED"
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED
+    assert [r["status"] for r in _stripe_refunds(gateways)] == ["failed", "succeeded"]
+
+
 def test_a_pending_stripe_refund_settles_later(paid_order, gateways, system):
     order = paid_order("stripe", 6000)
     gateways.stripe.next_refund("pending")
@@ -284,3 +315,55 @@ def test_a_pending_stripe_refund_settles_later(paid_order, gateways, system):
         refund_order(order=order, actor=system, reason="again")
     assert refused.value.code == "refund.already_refunded"  # nothing left: it is in flight
     assert RefundAttempt.objects.get(order=order).status == RefundAttemptStatus.SUCCEEDED
+
+
+def _statuses(order: Order, refund: Payment) -> tuple:
+    order.refresh_from_db()
+    refund.refresh_from_db()
+    return (order.status, order.refunded_cents, order.invoice.status, refund.status)
+
+
+def test_without_webhooks_the_janitor_settles_a_pending_stripe_refund(
+    paid_order, gateways, settings, system
+):
+    settings.STRIPE_WEBHOOK_SECRET = ""  # nothing reports the refund's outcome to the app
+    order = paid_order("stripe", 6000)
+    gateways.stripe.next_refund("pending")
+    refund = refund_order(order=order, actor=system, reason="Bank refund")
+
+    assert reconcile_refunds(older_than=timedelta(0)) == 0  # still pending at the gateway
+    gateways.stripe.settle_refund(refund.transaction_id, "succeeded")
+    assert reconcile_refunds() == 0  # not asked about before PENDING_REFUND_CHECK_AFTER_SECONDS
+    assert _statuses(order, refund) == ("PROCESSING", 0, "PAID", "PENDING")
+    before = WorkflowEvent.objects.order_by("-id").values_list("id", flat=True).first()
+
+    assert reconcile_refunds(older_than=timedelta(0)) == 1
+
+    assert _statuses(order, refund) == ("REFUNDED", 6000, "CANCELLED", "REFUNDED")
+    events = WorkflowEvent.objects.filter(pk__gt=before).order_by("id")
+    assert [(e.event_type, e.subject_key) for e in events] == [
+        ("payment.refunded", f"payment:{refund.pk}"),
+        ("order.refunded", f"order:{order.pk}"),
+        ("order.updated", f"order:{order.pk}"),
+    ]
+    assert events.last().payload["statusChange"] == {"from": "PROCESSING", "to": "REFUNDED"}
+    assert reconcile_refunds(older_than=timedelta(0)) == 0  # settled for good: not asked again
+
+
+def test_without_webhooks_the_janitor_records_a_pending_stripe_refund_that_failed(
+    paid_order, gateways, settings, system
+):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    order = paid_order("stripe", 6000)
+    gateways.stripe.next_refund("pending")
+    refund = refund_order(order=order, actor=system, reason="Bank refund")
+    gateways.stripe.settle_refund(refund.transaction_id, "failed", failure_reason="declined")
+
+    assert reconcile_refunds(older_than=timedelta(0)) == 1
+
+    assert _statuses(order, refund) == ("PROCESSING", 0, "PAID", "FAILED")
+    assert refund.failure_message == "The card issuer declined the refund."
+    assert reconcile_refunds(older_than=timedelta(0)) == 0
+    # The money never left: the order can be refunded again, and this time it settles at once.
+    again = refund_order(order=order, actor=system, reason="Second try")
+    assert _statuses(order, again) == ("REFUNDED", 6000, "CANCELLED", "REFUNDED")

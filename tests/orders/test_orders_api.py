@@ -134,6 +134,45 @@ def test_transition_and_refusals(api):
     assert Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED
 
 
+@pytest.mark.parametrize("target", OrderStatus.values)
+def test_a_refunded_order_answers_locked_to_every_move(api, target):
+    order = make_order()
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.REFUNDED)
+
+    response = api.post(
+        f"/api/v1/orders/{order.pk}/transition/",
+        {"status": target, "reason": "Try anyway"},
+        format="json",
+    )
+
+    assert response.status_code == 409, response.json()
+    assert response.json()["code"] == "order.locked"
+    assert response.json()["detail"]
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED
+
+
+@pytest.mark.parametrize("action", [None, "refund", "cancel"])
+def test_the_preflight_checklist_answers_for_each_action(api, action):
+    order = make_order()
+    query = "" if action is None else f"?action={action}"
+
+    response = api.get(f"/api/v1/orders/{order.pk}/preflight/{query}")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["action"] == (action or "refund")
+    assert body["order_number"] == order.number
+    assert body["items"] and all(isinstance(item["ok"], bool) for item in body["items"])
+
+
+def test_an_unknown_preflight_action_is_a_400_with_the_shape(api):
+    order = make_order()
+    response = api.get(f"/api/v1/orders/{order.pk}/preflight/?action=teleport")
+    assert response.status_code == 400
+    assert response.json()["code"] == "preflight.unknown_action"
+    assert "refund or cancel" in response.json()["detail"]
+
+
 def test_transition_needs_a_known_status_and_a_reason(api):
     order = make_order()
     assert (

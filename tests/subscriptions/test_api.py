@@ -57,6 +57,34 @@ def test_billing_admins_create_plans(as_admin, as_cs):
     )
 
 
+def test_zero_financed_cycles_is_a_plan_without_financing(as_admin):
+    body = {
+        "name": "Monthly consult",
+        "product": ProductFactory().pk,
+        "price_cents": 9900,
+        "interval": "MONTH",
+        "financed_cycles": 0,
+        "term_cycles": 3,
+    }
+
+    response = as_admin.post("/api/v1/plans/", body, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["financed_cycles"] is None
+    assert Plan.objects.get(pk=response.json()["id"]).financed_cycles is None
+
+
+def test_a_plan_form_with_zero_financed_cycles_validates_as_not_financed():
+    # What the admin's form runs before saving: the model's validation, constraints included.
+    plan = Plan(name="Monthly", product=ProductFactory(), price_cents=9900, interval="MONTH")
+    plan.financed_cycles = 0
+
+    plan.full_clean()
+    plan.save()
+
+    assert Plan.objects.get(pk=plan.pk).financed_cycles is None
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -64,6 +92,7 @@ def test_billing_admins_create_plans(as_admin, as_cs):
         ({"price_cents": 0}, "price_cents"),
         ({"interval": "DAY"}, "interval"),
         ({"financed_cycles": 6, "term_cycles": 3}, "term_cycles"),
+        ({"financed_cycles": -1}, "financed_cycles"),
     ],
 )
 def test_bad_plans_are_refused_with_the_field_named(as_admin, change, field):

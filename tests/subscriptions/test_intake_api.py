@@ -173,3 +173,16 @@ def test_rejecting_the_intake_of_a_shipped_order_keeps_the_order_and_escalates(
     assert ("intake.rejected", f"intake:{intake.pk}") in set(
         WorkflowEvent.objects.values_list("event_type", "subject_key")
     )
+
+
+def test_the_browsable_api_offers_the_note_field_on_the_review_actions(reviewed, medical_ops):
+    _, intake, _ = reviewed
+    browser = APIClient()
+    browser.force_login(medical_ops)
+
+    for action in ["reject", "needs-correction"]:
+        page = browser.get(f"/api/v1/intakes/{intake.pk}/{action}/", HTTP_ACCEPT="text/html")
+
+        html = page.content.decode()
+        assert 'name="note"' in html, action
+        assert 'name="questionnaire"' not in html  # the intake's own fields are not the input

@@ -2,14 +2,15 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from billing.refunds import reconcile_refunds
+from billing.refund_reconciler import reconcile_refunds
 from emr.kernel.actors import Actor, Door
 
 
 class Command(BaseCommand):
     help = (
-        "Resolve refunds left pending by a crash or a timeout by asking the gateway; "
-        "it never refunds again."
+        "Resolve refunds whose outcome is not known yet (an attempt left pending by a crash or "
+        "a timeout, a refund the gateway answered pending) by asking the gateway; it never "
+        "refunds again."
     )
 
     def add_arguments(self, parser):
@@ -17,7 +18,8 @@ class Command(BaseCommand):
             "--older-than-seconds",
             type=int,
             default=None,
-            help="only attempts at least this old (default: REFUND_RECONCILE_AFTER_SECONDS)",
+            help="only what is at least this old (default: REFUND_RECONCILE_AFTER_SECONDS for "
+            "attempts, PENDING_REFUND_CHECK_AFTER_SECONDS for pending refunds)",
         )
 
     def handle(self, *args, older_than_seconds, **options):
@@ -25,4 +27,4 @@ class Command(BaseCommand):
         resolved = reconcile_refunds(
             actor=Actor.system("refund-reconciler", door=Door.COMMAND), older_than=older_than
         )
-        self.stdout.write(f"Resolved {resolved} pending refund attempt(s).")
+        self.stdout.write(f"Resolved {resolved} pending refund(s).")

@@ -81,7 +81,7 @@ def test_order_payload_in_recovery_carries_the_recovery_link():
     assert payload["order"]["status"] == OrderStatus.AWAITING_PAYMENT
     recovery = payload["paymentRecovery"]
     assert recovery["active"] is True
-    assert recovery["status"] == "PAYMENT_FAILED"  # a usable card exists: ask to retry
+    assert recovery["status"] == "CHARGE_FAILED"  # a usable card exists: ask to retry
     assert recovery["amountDue"] == "$50.00"
     assert recovery["lastFailureMessage"] == "Your card was declined."
     assert recovery["recoveryUrl"].endswith(
@@ -114,6 +114,10 @@ def test_the_catalogue_names_every_event_of_the_issue_with_its_fields():
         "order.created",
         "order.updated",
         "order.cancelled",
+        "order.rejected",
+        "order.shipped",
+        "order.completed",
+        "order.returned",
         "order.refunded",
         "invoice.paid",
         "payment.failed",

@@ -139,6 +139,17 @@ def test_a_pending_refund_that_fails_gives_the_money_back(fake, gateway):
     assert refund(gateway, charge, 5000).status is RefundStatus.SUCCEEDED
 
 
+def test_a_refund_declined_at_once_holds_no_money(fake, gateway):
+    charge = make_charge(gateway)
+    fake.next_refund("failed", failure_reason="expired_or_canceled_card")
+
+    declined = refund(gateway, charge, 5000)
+
+    assert declined.status is RefundStatus.FAILED
+    assert declined.failure_reason == "The card has expired or was cancelled."
+    assert refund(gateway, charge, 5000).status is RefundStatus.SUCCEEDED
+
+
 def test_a_pending_refund_that_succeeds(fake, gateway):
     charge = make_charge(gateway)
     reference = new_reference("refund")
