@@ -1,5 +1,9 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 from rest_framework.routers import DefaultRouter
 
 from billing.api import ActiveGatewayView, PatientPaymentMethodsView, PayInvoiceView
@@ -26,6 +30,6 @@ urlpatterns = [
     path("invoices/<int:invoice_id>/pay/", PayInvoiceView.as_view(), name="invoice-pay"),
     path("settings/active-gateway/", ActiveGatewayView.as_view(), name="active-gateway"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
 ]
