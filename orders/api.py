@@ -238,7 +238,7 @@ class OrderViewSet(
         return Response(PreflightSerializer(checklist).data)
 
     @extend_schema(responses=TimelineEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def history(self, request, pk=None):
         order = self.get_object()
         return Response(TimelineEntrySerializer(order_timeline(order), many=True).data)

@@ -18,7 +18,9 @@ from subscriptions.models import Subscription
 
 
 class EscalationSerializer(serializers.ModelSerializer):
-    order_number = serializers.CharField(source="order.number", read_only=True, default=None)
+    order_number = serializers.CharField(
+        source="order.number", read_only=True, default=None, allow_null=True
+    )
     patient_email = serializers.CharField(source="patient.email", read_only=True)
 
     class Meta:

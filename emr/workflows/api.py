@@ -123,6 +123,17 @@ class PreviewLineSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class CatalogueEventSerializer(serializers.Serializer):
+    """One event a workflow can start on (the shape of `catalogue.describe()`)."""
+
+    name = serializers.CharField()
+    subjectTypes = serializers.ListField(child=serializers.CharField())  # the payload's wire name
+    description = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.CharField(), help_text="payload path → what it means"
+    )
+
+
 class WorkflowViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -164,8 +175,8 @@ class WorkflowViewSet(
         lines = preview_workflow(workflow=self.get_object())
         return Response(PreviewLineSerializer(lines, many=True).data, status=status.HTTP_200_OK)
 
-    @extend_schema(responses={200: dict})
-    @action(detail=False, methods=["get"])
+    @extend_schema(responses=CatalogueEventSerializer(many=True))
+    @action(detail=False, methods=["get"], pagination_class=None)
     def catalogue(self, request):
         """Every event a workflow can start on, with its payload's fields."""
         return Response(catalogue.describe())
