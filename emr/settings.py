@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "simple_history",
     # Sign-in lockout after repeated failures, for every login form (admin, portal).
     "axes",
+    # Staff two-factor sign-in with authenticator apps (emr/staff_two_factor.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "csp",
     "audit",
     "emr",
@@ -58,10 +61,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "emr.kernel.session_limits.SessionLimitsMiddleware",
+    "emr.staff_two_factor.TwoFactorRequiredMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into its refusal page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -148,6 +153,11 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Its log lines name the account, and a patient's account is their email: the attempts are kept
 # in its tables (reviewable in the admin), not in the logs.
 AXES_VERBOSE = False
+# Two-factor sign-in (an authenticator app's code): required of superusers and these groups,
+# everywhere but a developer's machine; a clinic may add "CS".
+STAFF_TWO_FACTOR_REQUIRED = env.bool("STAFF_TWO_FACTOR_REQUIRED", default=not DEBUG)
+STAFF_TWO_FACTOR_GROUPS = env.list("STAFF_TWO_FACTOR_GROUPS", default=["Billing admin"])
+OTP_TOTP_ISSUER = "EMR billing"
 # Automatic logoff: idle, and absolute (emr/kernel/session_limits.py).
 IDLE_LOGOFF_MINUTES = env.int("IDLE_LOGOFF_MINUTES", default=15)
 SESSION_MAX_HOURS = env.int("SESSION_MAX_HOURS", default=12)

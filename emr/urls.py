@@ -3,12 +3,17 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from billing.views import stripe_webhook
+from emr import staff_two_factor
 from emr.health import healthz
 from integrations.beluga import webhooks as beluga_webhooks
 from integrations.pharmacy import webhooks as pharmacy_webhooks
 
+# The admin's sign-in asks for the authenticator code of whoever has set one up.
+admin.site.login_form = staff_two_factor.StaffSignInForm
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/two-factor/", staff_two_factor.set_up, name=staff_two_factor.SETUP_URL_NAME),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("emr.api_urls")),
