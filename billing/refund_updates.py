@@ -7,7 +7,9 @@ on the gateway's word alone except to finish a refund the app itself started.
 
 from dataclasses import dataclass
 
-from billing.models import Payment, RefundAttempt
+from django.core.exceptions import ValidationError
+
+from billing.models import GatewayEvent, Payment, RefundAttempt
 from billing.refunds import apply_settled_refund, complete_attempt, create_refund_row
 from billing.states import PaymentKind, PaymentStatus, RefundAttemptStatus
 from emr.kernel.actors import Actor
@@ -33,6 +35,13 @@ class Applied:
     note: str
     needs_review: bool = False
 
+    @property
+    def outcome(self) -> str:
+        """What the gateway event that brought the news is recorded as."""
+        if self.needs_review:
+            return GatewayEvent.Outcome.NEEDS_REVIEW
+        return GatewayEvent.Outcome.APPLIED
+
 
 def apply_gateway_refund(
     *, result: RefundResult, gateway: str, reference: str, actor: Actor
@@ -55,7 +64,7 @@ def apply_gateway_refund(
 def _attempt_for(reference: str) -> RefundAttempt | None:
     try:
         return RefundAttempt.objects.filter(reference=reference).first() if reference else None
-    except ValueError:  # not a UUID: not one of ours
+    except ValidationError:  # not a UUID: not one of ours
         return None
 
 

@@ -1,9 +1,12 @@
 """Inbound Stripe events: verified on the raw body, then stored, deduplicated, processed once and
 their outcome recorded by the inbox every webhook shares (integrations/inbox.py), so a billing
-admin can see why a payment changed.
+admin can see why a payment changed. A signed body that is not an event with an id is refused
+(400, nothing stored); a stored event without its type or data is recorded FAILED with the
+reason and answered 400.
 """
 
 import json
+from functools import partial
 
 import stripe
 from django.conf import settings
@@ -14,7 +17,7 @@ from billing.states import Gateway
 from emr.kernel.actors import Actor, Door
 from emr.kernel.errors import IntegrationFailed, InvalidInput
 from integrations.gateways.stripe_gateway import refund_from_event
-from integrations.inbox import Ignored, Receipt, receive
+from integrations.inbox import Ignored, Malformed, Receipt, receive
 
 ACTOR = Actor.system("stripe-webhook", door=Door.WEBHOOK)
 REFUND_EVENTS = {"refund.created", "refund.updated", "refund.failed"}
@@ -27,20 +30,37 @@ def receive_stripe_event(*, payload: bytes, signature: str) -> Receipt:
             code="webhook.not_configured",
         )
     try:
-        stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+        stripe.WebhookSignature.verify_header(
+            payload, signature, settings.STRIPE_WEBHOOK_SECRET, stripe.Webhook.DEFAULT_TOLERANCE
+        )
     except (ValueError, stripe.SignatureVerificationError) as error:
         raise InvalidInput(
             "The Stripe signature does not match this body.", code="webhook.bad_signature"
         ) from error
-    event = json.loads(payload)
+    try:
+        event = json.loads(payload)
+    except ValueError as error:
+        raise InvalidInput("The body is not JSON.", code="webhook.invalid") from error
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not event["id"]:
+        raise InvalidInput("A Stripe event is a JSON object with an id.", code="webhook.invalid")
+    event_type = event["type"][:100] if isinstance(event.get("type"), str) else ""
     return receive(
         events=GatewayEvent,
-        key={"gateway": Gateway.STRIPE, "event_id": event["id"]},
-        defaults={"event_type": event["type"], "payload": event},
+        key={"gateway": Gateway.STRIPE, "event_id": event["id"][:100]},
+        defaults={"event_type": event_type, "payload": event},
         actor=ACTOR,
-        reason=f"Stripe {event['type']}",
-        handle=lambda: _apply(event["type"], event["data"]["object"]),
+        reason=f"Stripe {event_type or 'event'}",
+        handle=partial(_apply_event, event),
     )
+
+
+def _apply_event(event: dict) -> tuple[str, str]:
+    data = event.get("data")
+    if not event.get("type") or not isinstance(event["type"], str):
+        raise Malformed("type is missing.")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise Malformed("data.object is missing.")
+    return _apply(event["type"], data["object"])
 
 
 def _apply(event_type: str, obj: dict) -> tuple[str, str]:
@@ -49,12 +69,7 @@ def _apply(event_type: str, obj: dict) -> tuple[str, str]:
         applied = apply_gateway_refund(
             result=result, gateway=Gateway.STRIPE, reference=reference, actor=ACTOR
         )
-        outcome = (
-            GatewayEvent.Outcome.NEEDS_REVIEW
-            if applied.needs_review
-            else GatewayEvent.Outcome.APPLIED
-        )
-        return outcome, applied.note
+        return applied.outcome, applied.note
     if event_type == "charge.dispute.created":
         return (
             GatewayEvent.Outcome.NEEDS_REVIEW,

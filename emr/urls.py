@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from billing.views import stripe_webhook
+from billing.views import nmi_webhook, stripe_webhook
 from emr import staff_two_factor
 from emr.health import healthz
 from integrations.beluga import webhooks as beluga_webhooks
@@ -18,6 +18,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("emr.api_urls")),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
+    path("webhooks/nmi/", nmi_webhook, name="nmi-webhook"),
     path("webhooks/beluga/", beluga_webhooks.receive, name="beluga-webhook"),
     path(
         "webhooks/dispensepro/", pharmacy_webhooks.receive_dispensepro, name="dispensepro-webhook"

@@ -10,7 +10,9 @@ its own handlers; `receive()` is the one implementation of the rules:
 - the handler runs in a savepoint: one that fails leaves nothing but the recorded outcome;
 - `Ignored` (understood, deliberately not acted on) and a refusal (a DomainError: the event
   contradicts what we know) are IGNORED with the reason, kept for staff to review; a crash is
-  FAILED and answered 500 (`Receipt.http_status`), so the sender sends it again.
+  FAILED and answered 500 (`Receipt.http_status`), so the sender sends it again;
+- `Malformed` (signed by its sender, but missing what the event must carry) is FAILED with the
+  reason and answered 400: never left RECEIVED, never a 500.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.db import models
 from django.utils import timezone
 
 from emr.kernel.actors import Actor
-from emr.kernel.errors import DomainError
+from emr.kernel.errors import DomainError, InvalidInput
 from emr.kernel.services import service_transaction
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,13 @@ class Ignored(Exception):
     """The event is understood and deliberately not acted on; `args[0]` says why."""
 
 
+class Malformed(InvalidInput):
+    """The event came from its sender but lacks a field it must carry, or has it in the wrong
+    shape; `detail` names it."""
+
+    code = "webhook.invalid"
+
+
 @dataclass(frozen=True)
 class Receipt:
     """What became of one delivery of an event."""
@@ -76,9 +85,12 @@ class Receipt:
     outcome: str
     detail: str
     duplicate: bool = False
+    malformed: bool = False  # FAILED because the event is malformed, not because we crashed
 
     @property
     def http_status(self) -> int:
+        if self.malformed:
+            return 400
         # Answered 500 when processing failed, so the sender resends it and it is tried again.
         return 500 if self.outcome == Outcome.FAILED else 200
 
@@ -109,11 +121,16 @@ def receive(
             return Receipt(
                 stored.event_id, stored.outcome, "duplicate: already handled", duplicate=True
             )
-        outcome, detail = _process(stored, handle, actor=actor, reason=reason)
+        try:
+            outcome, detail = _process(stored, handle, actor=actor, reason=reason)
+            malformed = False
+        except Malformed as malformed_event:
+            outcome, detail = Outcome.FAILED, f"malformed: {malformed_event.detail}"
+            malformed = True
         stored.outcome, stored.outcome_detail = outcome, detail
         stored.processed_at = timezone.now()
         stored.save(update_fields=["deliveries", "outcome", "outcome_detail", "processed_at"])
-    return Receipt(stored.event_id, outcome, detail)
+    return Receipt(stored.event_id, outcome, detail, malformed=malformed)
 
 
 def _process(stored: InboundEvent, handle: Handle, *, actor: Actor, reason: str) -> tuple[str, str]:
@@ -122,6 +139,8 @@ def _process(stored: InboundEvent, handle: Handle, *, actor: Actor, reason: str)
             return handle()
     except Ignored as ignored:
         return Outcome.IGNORED, str(ignored)
+    except Malformed:
+        raise  # a DomainError, but not a refusal: receive() records it as FAILED
     except DomainError as refusal:
         logger.warning(
             "Event %s (%s) refused: %s", stored.event_id, stored.event_type, refusal.code

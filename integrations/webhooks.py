@@ -1,11 +1,13 @@
-"""The door of every signed webhook whose contract is ours (Beluga, DispensePro, the own
-pharmacy's partner; the signature scheme is in integrations/signing.py): refuse what its sender
-did not sign, hand the event to the sender's inbox, answer what became of it.
+"""The door of every signed webhook that is not Stripe's: the senders whose contract is ours
+(Beluga, DispensePro, the own pharmacy's partner; the house scheme in integrations/signing.py)
+and NMI (its own scheme, also there). It refuses what the sender did not sign, hands the event
+to the sender's inbox, and answers what became of it.
 
 Answers: 200 {"eventId", "outcome", "duplicate"} once stored (processed, ignored or a replay);
-400 for a bad or stale signature or a body that is not an event; 500 when processing failed
-(the sender resends, and it is processed again); 503 when no secret is configured (we cannot
-tell the sender from anyone else).
+400 {"code", "detail"} for a bad or stale signature, a body that is not an event, or a signed
+event that is malformed (stored, and recorded FAILED with the reason); 500 when processing
+failed (the sender resends, and it is processed again); 503 when no secret is configured (we
+cannot tell the sender from anyone else).
 """
 
 from __future__ import annotations
@@ -19,10 +21,31 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
 from emr.kernel.errors import InvalidInput
-from integrations.inbox import Receipt
-from integrations.signing import verify
+from integrations.inbox import Malformed, Receipt
+from integrations.signing import verify, verify_nmi
 
 logger = logging.getLogger(__name__)
+
+# Raises BadSignature unless the request is signed with the secret.
+Verify = Callable[[HttpRequest, str], None]
+
+
+def signed_with_timestamp(header_prefix: str) -> Verify:
+    """The house scheme, in headers `<header_prefix>-Timestamp` and `<header_prefix>-Signature`."""
+
+    def check(request: HttpRequest, secret: str) -> None:
+        verify(
+            secret=secret,
+            timestamp=request.headers.get(f"{header_prefix}-Timestamp"),
+            given=request.headers.get(f"{header_prefix}-Signature"),
+            body=request.body,
+        )
+
+    return check
+
+
+def signed_like_nmi(request: HttpRequest, secret: str) -> None:
+    verify_nmi(secret=secret, header=request.headers.get("Webhook-Signature"), body=request.body)
 
 
 def receive_signed(
@@ -30,22 +53,17 @@ def receive_signed(
     *,
     sender: str,
     key_setting: str,
-    header_prefix: str,
+    signature: Verify,
     parse: Callable[[Any], Any],
     receive: Callable[[Any], Receipt],
 ) -> JsonResponse:
     """`parse` turns the JSON body into the sender's event (InvalidInput when it is not one);
-    `receive` stores and processes it. Headers: `<header_prefix>-Timestamp` and `-Signature`."""
+    `receive` stores and processes it."""
     secret = getattr(settings, key_setting)
     if not secret:
         return _refuse(503, "webhook.not_configured", f"{key_setting} is not set.")
     try:
-        verify(
-            secret=secret,
-            timestamp=request.headers.get(f"{header_prefix}-Timestamp"),
-            given=request.headers.get(f"{header_prefix}-Signature"),
-            body=request.body,
-        )
+        signature(request, secret)
         event = parse(json.loads(request.body))
     except ValueError:
         logger.warning("%s webhook refused: not JSON", sender)
@@ -55,6 +73,8 @@ def receive_signed(
         return _refuse(400, refusal.code, refusal.detail)
     receipt = receive(event)
     logger.info("%s webhook %s: %s", sender, receipt.event_id, receipt.outcome)
+    if receipt.malformed:
+        return _refuse(400, Malformed.code, receipt.detail)
     return JsonResponse(
         {"eventId": receipt.event_id, "outcome": receipt.outcome, "duplicate": receipt.duplicate},
         status=receipt.http_status,

@@ -27,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from integrations.beluga.webhook_events import BelugaEvent, receive_event
-from integrations.webhooks import receive_signed
+from integrations.webhooks import receive_signed, signed_with_timestamp
 
 
 @csrf_exempt
@@ -37,7 +37,7 @@ def receive(request: HttpRequest) -> JsonResponse:
         request,
         sender="Beluga",
         key_setting="BELUGA_WEBHOOK_SECRET",
-        header_prefix="X-Beluga",
+        signature=signed_with_timestamp("X-Beluga"),
         parse=BelugaEvent.parse,
         receive=partial(receive_event, path=request.path),
     )

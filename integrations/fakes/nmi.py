@@ -1,8 +1,10 @@
 """A fake NMI Payment API server for development and tests.
 
     python -m integrations.fakes.nmi --port 8701 --security-key KEY [--dup-seconds 1200]
+        [--webhook-url http://localhost:8000/webhooks/nmi/ --webhook-signing-key KEY]
 
-(`--security-key` defaults to $NMI_SECURITY_KEY, so the key need not appear in `ps`.)
+(`--security-key` and `--webhook-signing-key` default to $NMI_SECURITY_KEY and
+$NMI_WEBHOOK_SIGNING_KEY, so neither need appear in `ps`.)
 
 It speaks the part of NMI's protocol that `integrations/gateways/nmi_gateway.py` uses:
 
@@ -43,8 +45,32 @@ Behaviour, and where it comes from:
     part only if the merchant enables that option; the fake follows the default.
   - Gateway-refused errors end with " REFID:<number>", as NMI's do.
 
+Webhooks (with --webhook-url), as NMI sends them: a POST of JSON
+`{"event_id": <uuid>, "event_type": "transaction.<sale|refund|void>.<success|failure>" |
+"settlement.batch.complete", "event_body": …}` with the header
+`Webhook-Signature: t=<nonce>,s=<hex HMAC-SHA256 of "<nonce>." + body, key the signing key>`,
+the nonce random per delivery. A transaction's event_body is the transaction as query.php
+describes it (`transaction_id`, `order_id`, `condition`, `currency`, `requested_amount`, the
+masked `card`) with the `action` the event is about (`amount`, `action_type`, `date`, `success`,
+`source`: "api" or "virtual_terminal", `response_text`, `response_code`); a settlement's is
+`{"batch_id", "transaction_ids", …}`. Every approved or declined sale, refund and void sends
+one, made through the API or in the merchant portal; so does each settlement with something in
+it. Deliveries go out in order from one thread, after the API answer is sent or while it is;
+NMI retries an unanswered or non-2xx delivery, here a test resends it.
+  - Merchant portal: a refund or void made there follows the API's rules; the refund is filed
+    under the sale's order id (the portal refunds a sale from its order), and its event's
+    `source` is "virtual_terminal".
+
 Test control API (JSON), for tests only:
   POST /_fake/settle          settle every pending transaction
+  POST /_fake/portal/refund   {"transaction_id", "amount"?: "x.xx"}: refund a sale in the
+                              merchant portal (amount omitted: the whole balance); answers
+                              {"response", "responsetext", "transaction_id"}
+  POST /_fake/portal/void     {"transaction_id"}: void a sale in the merchant portal
+  GET  /_fake/webhooks        {"undelivered": n (0: every delivery answered), "deliveries":
+                              [{"event_id", "event_type", "status"}, …] oldest first}
+  POST /_fake/webhooks/resend {"event_id"}: deliver that event again, exactly as sent before
+  POST /_fake/webhooks/send   {"body": "<raw text>"}: deliver any body, signed as NMI signs
   POST /_fake/faults          {"next": "fail" | "hang" | "drop_after_apply" | "settle_before",
                                "seconds": 1.0, "on": "sale" | "refund" | "void" |
                                "add_customer" | "query" | "any"}
@@ -61,12 +87,19 @@ Test control API (JSON), for tests only:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import hmac
 import itertools
 import json
 import os
+import queue
+import secrets
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,6 +120,9 @@ CANCELED = "canceled"
 FAILED = "failed"
 
 NmiEndpoint = Callable[[dict[str, str]], str]  # form in, answer body out
+
+API, PORTAL = "api", "virtual_terminal"  # an action's `source`
+FAKE_MERCHANT = {"id": "900001", "name": "Fake NMI merchant"}
 
 FAULT_KINDS = {"fail", "hang", "drop_after_apply", "settle_before"}
 REQUEST_KINDS = {"sale", "refund", "void", "add_customer", "query"}
@@ -118,6 +154,7 @@ class Action:
     amount_cents: int
     success: bool
     response_text: str
+    source: str = API
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -187,17 +224,99 @@ def nmi_answer(response: int, text: str, *, code: int, type_: str = "", **fields
     )
 
 
+class Webhooks:
+    """Delivers events in order from one background thread, signed as NMI signs them (the
+    fake's own signer, not the app's: borrowing the app's could not catch a mistake in it)."""
+
+    def __init__(self, url: str, signing_key: str):
+        self.url = url
+        self._key = signing_key.encode()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
+        self._sent: dict[str, tuple[str, bytes]] = {}  # event_id -> (event_type, body)
+        self._deliveries: list[dict[str, object]] = []
+        threading.Thread(target=self._deliver_forever, daemon=True).start()
+
+    def send(self, event_type: str, event_body: dict[str, object]) -> None:
+        event_id = str(uuid.uuid4())
+        event = {"event_id": event_id, "event_type": event_type, "event_body": event_body}
+        body = json.dumps(event).encode()
+        with self._lock:
+            self._sent[event_id] = (event_type, body)
+        self._queue.put((event_id, event_type, body))
+
+    def resend(self, event_id: str) -> bool:
+        with self._lock:
+            sent = self._sent.get(event_id)
+        if sent is None:
+            return False
+        self._queue.put((event_id, *sent))
+        return True
+
+    def send_raw(self, body: bytes) -> None:
+        self._queue.put(("", "", body))
+
+    def signature(self, nonce: str, body: bytes) -> str:
+        digest = hmac.new(self._key, nonce.encode() + b"." + body, hashlib.sha256).hexdigest()
+        return f"t={nonce},s={digest}"
+
+    def status(self) -> dict[str, object]:
+        with self._lock:
+            deliveries = list(self._deliveries)
+        return {"undelivered": self._queue.unfinished_tasks, "deliveries": deliveries}
+
+    def forget(self) -> None:
+        with self._lock:
+            self._sent.clear()
+            self._deliveries.clear()
+
+    def _deliver_forever(self) -> None:
+        while True:
+            event_id, event_type, body = self._queue.get()
+            try:
+                status = self._deliver(body)
+                with self._lock:
+                    self._deliveries.append(
+                        {"event_id": event_id, "event_type": event_type, "status": status}
+                    )
+            finally:
+                self._queue.task_done()
+
+    def _deliver(self, body: bytes) -> int | str:
+        headers = {
+            "Content-Type": "application/json",
+            "Webhook-Signature": self.signature(secrets.token_hex(16), body),
+        }
+        request = urllib.request.Request(self.url, data=body, headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                return response.status
+        except urllib.error.HTTPError as refused:
+            return refused.code
+        except OSError as failure:
+            print(f"NMI webhook not delivered: {failure}", file=sys.stderr)
+            return f"not delivered: {failure}"
+
+
 class FakeNmi:
     """The gateway's state and rules; the HTTP handler below only translates."""
 
-    def __init__(self, *, security_key: str, dup_seconds: int = DEFAULT_DUP_SECONDS):
+    def __init__(
+        self,
+        *,
+        security_key: str,
+        dup_seconds: int = DEFAULT_DUP_SECONDS,
+        webhooks: Webhooks | None = None,
+    ):
         self.security_key = security_key
         self.dup_seconds = dup_seconds
+        self.webhooks = webhooks
         self._lock = threading.Lock()
         # Ids keep counting across resets, so an id a test kept never names a newer record.
         self._transaction_ids = itertools.count(10_000_000_001)
         self._vault_ids = itertools.count(1_000_000_001)
         self._refids = itertools.count(3_000_000_001)
+        self._batch_ids = itertools.count(5_000_001)
         self._transactions: dict[str, Transaction] = {}
         self._vault: dict[str, FakeCard] = {}
         self.faults: FaultQueue[Fault] = FaultQueue()
@@ -267,6 +386,7 @@ class FakeNmi:
             customer_vault_id=vault_id,
         )
         self._transactions[transaction_id] = sale
+        self._announce(sale, sale.actions[0])
         if approved:
             return nmi_answer(
                 1,
@@ -281,7 +401,7 @@ class FakeNmi:
             2, "DECLINE", code=200, type_="sale", transactionid=transaction_id, orderid=sale.orderid
         )
 
-    def _refund(self, form: dict[str, str]) -> str:
+    def _refund(self, form: dict[str, str], *, source: str = API) -> str:
         sale = self._sale_to_reverse(form)
         if sale.condition == CANCELED:
             raise Refused("Transaction was voided and cannot be refunded")
@@ -304,11 +424,12 @@ class FakeNmi:
             orderid=form.get("orderid") or transaction_id,
             card=sale.card,
             condition=PENDING_SETTLEMENT,
-            actions=[Action("refund", amount, True, "SUCCESS")],
+            actions=[Action("refund", amount, True, "SUCCESS", source)],
             parent_id=sale.transaction_id,
             customer_vault_id=sale.customer_vault_id,
         )
         self._transactions[transaction_id] = refund
+        self._announce(refund, refund.actions[0])
         return nmi_answer(
             1,
             "SUCCESS",
@@ -318,14 +439,16 @@ class FakeNmi:
             orderid=refund.orderid,
         )
 
-    def _void(self, form: dict[str, str]) -> str:
+    def _void(self, form: dict[str, str], *, source: str = API) -> str:
         sale = self._sale_to_reverse(form)
         if sale.condition != PENDING_SETTLEMENT:
             raise Refused("Only transactions pending settlement can be voided")
         if self._refunded_cents(sale):
             raise Refused("Transactions with refunds cannot be voided")
         sale.condition = CANCELED
-        sale.actions.append(Action("void", sale.amount_cents, True, "Transaction Void Successful"))
+        void = Action("void", sale.amount_cents, True, "Transaction Void Successful", source)
+        sale.actions.append(void)
+        self._announce(sale, void)
         # A void is an action on the sale, so NMI answers with the sale's own id.
         return nmi_answer(
             1,
@@ -368,6 +491,53 @@ class FakeNmi:
             and t.amount_cents == amount_cents
             and now - t.created_at < window_seconds
             for t in self._transactions.values()
+        )
+
+    # The merchant portal: the same rules, made by a person at NMI instead of through the API.
+
+    def portal_refund(self, transaction_id: str, amount: str = "") -> dict[str, str]:
+        with self._lock:
+            sale = self._transactions.get(transaction_id)
+            form = {"transactionid": transaction_id, "amount": amount}
+            if sale is not None:
+                form["orderid"] = sale.orderid
+            return self._in_portal(self._refund, form)
+
+    def portal_void(self, transaction_id: str) -> dict[str, str]:
+        with self._lock:
+            return self._in_portal(self._void, {"transactionid": transaction_id})
+
+    def _in_portal(self, apply: Callable[..., str], form: dict[str, str]) -> dict[str, str]:
+        try:
+            answer = dict(parse_qsl(apply(form, source=PORTAL), keep_blank_values=True))
+        except Refused as refusal:
+            return {"response": "3", "responsetext": str(refusal), "transaction_id": ""}
+        return {
+            "response": answer["response"],
+            "responsetext": answer["responsetext"],
+            "transaction_id": answer["transactionid"],
+        }
+
+    # Webhooks
+
+    def _announce(self, t: Transaction, action: Action) -> None:
+        if self.webhooks is None:
+            return
+        result = "success" if action.success else "failure"
+        self.webhooks.send(f"transaction.{action.action_type}.{result}", event_body(t, action))
+
+    def _announce_settlement(self, settled: list[Transaction]) -> None:
+        if self.webhooks is None or not settled:
+            return
+        self.webhooks.send(
+            "settlement.batch.complete",
+            {
+                "merchant": FAKE_MERCHANT,
+                "batch_id": str(next(self._batch_ids)),
+                "processor": {"id": "ccprocessora", "type": "cc"},
+                "amount": amount_from(sum(t.amount_cents for t in settled)),
+                "transaction_ids": [t.transaction_id for t in settled],
+            },
         )
 
     # query.php
@@ -418,17 +588,21 @@ class FakeNmi:
 
     def settle(self) -> None:
         with self._lock:
+            settled = []
             for transaction in self._transactions.values():
                 if transaction.condition == PENDING_SETTLEMENT:
                     transaction.condition = COMPLETE
-                    settled = Action("settle", transaction.amount_cents, True, "")
-                    transaction.actions.append(settled)
+                    transaction.actions.append(Action("settle", transaction.amount_cents, True, ""))
+                    settled.append(transaction)
+            self._announce_settlement(settled)
 
     def reset(self) -> None:
         with self._lock:
             self._transactions.clear()
             self._vault.clear()
         self.faults.clear()
+        if self.webhooks is not None:
+            self.webhooks.forget()
 
     def ledger(self) -> list[dict[str, object]]:
         with self._lock:
@@ -450,6 +624,36 @@ def ledger_entry(type_: str, t: Transaction, amount: int, parent: str | None) ->
         "orderid": t.orderid,
         "condition": t.condition,
         "success": t.approved,
+    }
+
+
+def event_body(t: Transaction, action: Action) -> dict[str, object]:
+    """A transaction as a webhook's event_body describes it, with the action it is about."""
+    return {
+        "merchant": FAKE_MERCHANT,
+        "features": {"is_test_mode": True},
+        "transaction_id": t.transaction_id,
+        "transaction_type": "cc",
+        "condition": t.condition,
+        "processor_id": "ccprocessora",
+        "order_id": t.orderid,
+        "customerid": t.customer_vault_id,
+        "currency": t.currency,
+        "requested_amount": amount_from(t.amount_cents),
+        "card": {
+            "cc_number": t.card.masked_number,
+            "cc_exp": t.card.cc_exp,
+            "cc_type": t.card.cc_type,
+        },
+        "action": {
+            "amount": amount_from(action.amount_cents),
+            "action_type": action.action_type,
+            "date": action.at.strftime("%Y%m%d%H%M%S"),
+            "success": "1" if action.success else "0",
+            "source": action.source,
+            "response_text": action.response_text,
+            "response_code": "100" if action.success else "200",
+        },
     }
 
 
@@ -512,8 +716,11 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
     max_body_bytes = 1_000_000
 
     def do_GET(self) -> None:
-        if urlsplit(self.path).path == "/_fake/transactions":
+        path = urlsplit(self.path).path
+        if path == "/_fake/transactions":
             self._send_json(self.server.nmi.ledger())
+        elif path == "/_fake/webhooks":
+            self._with_webhooks(lambda webhooks: self._send_json(webhooks.status()))
         else:
             self.send_error(HTTPStatus.NOT_FOUND)
 
@@ -532,8 +739,47 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
         elif path == "/_fake/reset":
             nmi.reset()
             self._send_json({"reset": True})
+        elif path == "/_fake/portal/refund":
+            spec = self._read_spec()
+            self._send_json(
+                nmi.portal_refund(spec.get("transaction_id", ""), spec.get("amount", ""))
+            )
+        elif path == "/_fake/portal/void":
+            self._send_json(nmi.portal_void(self._read_spec().get("transaction_id", "")))
+        elif path == "/_fake/webhooks/resend":
+            event_id = self._read_spec().get("event_id", "")
+            self._with_webhooks(lambda webhooks: self._resend(webhooks, event_id))
+        elif path == "/_fake/webhooks/send":
+            body = self._read_spec().get("body", "")
+            self._with_webhooks(lambda webhooks: self._send_raw(webhooks, body))
         else:
             self.send_error(HTTPStatus.NOT_FOUND)
+
+    def _with_webhooks(self, use: Callable[[Webhooks], None]) -> None:
+        if self.server.nmi.webhooks is None:
+            self._send_json({"error": "started without --webhook-url"}, HTTPStatus.CONFLICT)
+        else:
+            use(self.server.nmi.webhooks)
+
+    def _resend(self, webhooks: Webhooks, event_id: str) -> None:
+        if webhooks.resend(event_id):
+            self._send_json({"resent": event_id})
+        else:
+            self._send_json({"error": f"no event {event_id!r} was sent"}, HTTPStatus.NOT_FOUND)
+
+    def _send_raw(self, webhooks: Webhooks, body: object) -> None:
+        if not isinstance(body, str):
+            self._send_json({"error": "body must be a string"}, HTTPStatus.BAD_REQUEST)
+            return
+        webhooks.send_raw(body.encode())
+        self._send_json({"queued": True})
+
+    def _read_spec(self) -> dict[str, str]:
+        try:
+            spec = json.loads(self._read_body() or b"{}")
+        except ValueError:
+            return {}
+        return spec if isinstance(spec, dict) else {}
 
     def _serve_nmi(
         self, path: str, handle: NmiEndpoint, fail: NmiEndpoint, content_type: str
@@ -600,6 +846,12 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("NMI_SECURITY_KEY"),
         help="the key clients must send (default: $NMI_SECURITY_KEY)",
     )
+    parser.add_argument("--webhook-url", default="")
+    parser.add_argument(
+        "--webhook-signing-key",
+        default=os.environ.get("NMI_WEBHOOK_SIGNING_KEY", ""),
+        help="the key webhooks are signed with (default: $NMI_WEBHOOK_SIGNING_KEY)",
+    )
     parser.add_argument(
         "--dup-seconds",
         type=int,
@@ -609,8 +861,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.security_key:
         parser.error("give --security-key or set NMI_SECURITY_KEY")
+    if args.webhook_url and not args.webhook_signing_key:
+        parser.error("--webhook-url needs --webhook-signing-key (or $NMI_WEBHOOK_SIGNING_KEY)")
 
-    nmi = FakeNmi(security_key=args.security_key, dup_seconds=args.dup_seconds)
+    webhooks = Webhooks(args.webhook_url, args.webhook_signing_key) if args.webhook_url else None
+    nmi = FakeNmi(security_key=args.security_key, dup_seconds=args.dup_seconds, webhooks=webhooks)
     server = FakeNmiHTTPServer((args.host, args.port), nmi)
     serve(server, name="NMI", host=args.host, port=args.port)
 

@@ -18,6 +18,13 @@ query.php: form POST with `security_key`; the body is XML (`<nm_response>`).
 NMI has no idempotency key. Our `reference` travels as `orderid`, and every call that moves
 money first asks query.php whether a movement with that reference already happened. After a
 timeout or a lost connection the adapter raises OutcomeUnknown and never retries by itself.
+
+Webhooks (`WebhookTransaction` reads them; billing/nmi_webhook.py acts on them): NMI POSTs
+`{"event_id", "event_type": "transaction.<action>.<success|failure|unknown>", "event_body"}`,
+the body being the transaction as query.php describes it: `transaction_id`, `order_id`,
+`condition`, `currency`, `requested_amount` and the `action` the event is about (`amount`,
+`action_type`, `success`, `response_text`, `source`, …). A refund is its own transaction, so
+its event names the refund's id; a void is an action on the sale, so its event names the sale.
 """
 
 from __future__ import annotations
@@ -118,6 +125,53 @@ class _Transaction:
             ),
             currency=element.findtext("currency", "").lower(),
             card=_card(element),
+        )
+
+
+@dataclass(frozen=True)
+class WebhookTransaction:
+    """The transaction a `transaction.*` webhook event is about, and the action it reports."""
+
+    transaction_id: str
+    order_id: str
+    action: str  # sale, refund, void, capture, credit, …
+    amount_cents: int | None  # None when the action carries no positive amount
+    currency: str  # lower case; "" when NMI left it out
+
+    @classmethod
+    def from_event_body(cls, body: object) -> WebhookTransaction:
+        """Raise ValueError, naming the field, unless `body` carries what an event must."""
+        if not isinstance(body, dict):
+            raise ValueError("event_body is not an object")
+        action = body.get("action")
+        if not isinstance(action, dict):
+            raise ValueError("event_body.action is not an object")
+        transaction_id, action_type = body.get("transaction_id"), action.get("action_type")
+        if not isinstance(transaction_id, str) or not transaction_id:
+            raise ValueError("event_body.transaction_id is missing")
+        if not isinstance(action_type, str) or not action_type:
+            raise ValueError("event_body.action.action_type is missing")
+        return cls(
+            transaction_id=transaction_id,
+            order_id=str(body.get("order_id") or ""),
+            action=action_type,
+            amount_cents=_event_cents(action.get("amount")),
+            currency=str(body.get("currency") or "").lower(),
+        )
+
+    def refund_result(self, *, sale_transaction_id: str) -> RefundResult:
+        """The refund (or void) this event reports, read as `refund()` reads an answer: a void
+        is named by the sale it cancelled. ValueError when it does not say how much."""
+        if self.amount_cents is None:
+            raise ValueError("event_body.action.amount is not an amount")
+        void = self.action == "void"
+        return RefundResult(
+            refund_id=self.transaction_id,
+            transaction_id=self.transaction_id if void else sale_transaction_id,
+            amount_cents=self.amount_cents,
+            currency=self.currency,
+            status=RefundStatus.SUCCEEDED,
+            method=RefundMethod.VOID if void else RefundMethod.REFUND,
         )
 
 
@@ -443,6 +497,16 @@ def _amount(cents: int) -> str:
 
 def _cents(amount: str) -> int:
     return int(Decimal(amount).scaleb(2))
+
+
+def _event_cents(amount: object) -> int | None:
+    try:
+        cents = Decimal(str(amount)).scaleb(2)
+    except ArithmeticError:
+        return None
+    if not cents.is_finite() or cents <= 0 or cents != cents.to_integral_value():
+        return None
+    return int(cents)
 
 
 def _required(value: str, name: str) -> str:

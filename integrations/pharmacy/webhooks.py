@@ -28,7 +28,7 @@ from django.views.decorators.http import require_POST
 
 from integrations.pharmacy.states import WebhookSource
 from integrations.pharmacy.webhook_events import PharmacyEvent, receive_event
-from integrations.webhooks import receive_signed
+from integrations.webhooks import receive_signed, signed_with_timestamp
 
 
 @csrf_exempt
@@ -38,7 +38,7 @@ def receive_dispensepro(request: HttpRequest) -> JsonResponse:
         request,
         sender="DispensePro",
         key_setting="DISPENSEPRO_WEBHOOK_SECRET",
-        header_prefix="X-DispensePro",
+        signature=signed_with_timestamp("X-DispensePro"),
         parse=partial(PharmacyEvent.parse, source=WebhookSource.DISPENSE_PRO),
         receive=receive_event,
     )
@@ -51,7 +51,7 @@ def receive_own_partner(request: HttpRequest) -> JsonResponse:
         request,
         sender="Own pharmacy partner",
         key_setting="OWN_PHARMACY_WEBHOOK_SECRET",
-        header_prefix="X-Pharmacy",
+        signature=signed_with_timestamp("X-Pharmacy"),
         parse=partial(PharmacyEvent.parse, source=WebhookSource.OWN_PARTNER),
         receive=receive_event,
     )

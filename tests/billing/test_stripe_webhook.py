@@ -142,3 +142,44 @@ def _signed(body: bytes) -> str:
     timestamp = int(time.time())
     digest = hmac.new(WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({"id": "evt_no_data", "type": "refund.created"}, "data.object is missing"),
+        ({"id": "evt_no_object", "type": "refund.created", "data": {}}, "data.object is missing"),
+        ({"id": "evt_no_type", "data": {"object": {}}}, "type is missing"),
+    ],
+    ids=["no-data", "no-object", "no-type"],
+)
+def test_a_signed_event_missing_its_data_is_answered_400_and_recorded_failed(
+    stripe_with_webhooks, event, reason
+):
+    response = _post_signed(json.dumps(event).encode())
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "webhook.invalid"
+    stored = GatewayEvent.objects.get(event_id=event["id"])
+    assert stored.outcome == GatewayEvent.Outcome.FAILED
+    assert reason in stored.outcome_detail
+
+
+@pytest.mark.parametrize("body", [b"[]", b'{"type": "refund.created"}', b'{"id": 7}', b"not json"])
+def test_a_signed_body_without_an_event_id_is_answered_400_and_not_stored(
+    stripe_with_webhooks, body
+):
+    response = _post_signed(body)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "webhook.invalid"
+    assert not GatewayEvent.objects.exists()
+
+
+def _post_signed(body: bytes):
+    return Client().post(
+        "/webhooks/stripe/",
+        body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=_signed(body),
+    )

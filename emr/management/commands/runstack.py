@@ -26,6 +26,7 @@ LOCAL_GATEWAY_ENV = {
     "NMI_SECURITY_KEY": "local-dev-stack-nmi-key",
     "NMI_API_URL": f"http://127.0.0.1:{LOCAL_NMI_PORT}/api/transact.php",
     "NMI_QUERY_URL": f"http://127.0.0.1:{LOCAL_NMI_PORT}/api/query.php",
+    "NMI_WEBHOOK_SIGNING_KEY": "local-dev-stack-nmi-webhook-key",
 }
 
 LOCAL_BELUGA_PORT = 12113
@@ -75,13 +76,16 @@ class Command(BaseCommand):
         try:
             if local_gateways:
                 webhook = f"http://127.0.0.1:{port}/webhooks/stripe/"
+                nmi_webhook = f"http://127.0.0.1:{port}/webhooks/nmi/"
                 start("stripe", [python, "-m", "integrations.fakes.stripe",
                                  "--port", str(LOCAL_STRIPE_PORT),
                                  "--api-key", env["STRIPE_SECRET_KEY"], "--webhook-url", webhook,
                                  "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"]])  # fmt: skip
+                # The signing key reaches the fake through the environment.
                 start("nmi", [python, "-m", "integrations.fakes.nmi",
                               "--port", str(LOCAL_NMI_PORT),
-                              "--security-key", env["NMI_SECURITY_KEY"]])  # fmt: skip
+                              "--security-key", env["NMI_SECURITY_KEY"],
+                              "--webhook-url", nmi_webhook])  # fmt: skip
                 _wait_for_ports([LOCAL_STRIPE_PORT, LOCAL_NMI_PORT])
             if local_integrations:
                 # Keys and webhook secrets reach the fakes through the environment.

@@ -225,3 +225,27 @@ def test_reset_forgets_everything(nmi):
 
     assert nmi.transactions() == []
     assert sale(nmi)["response"] == "1"  # neither the fault nor the duplicate window survived
+
+
+def test_the_merchant_portal_refunds_under_the_sales_order_id_by_the_same_rules(nmi):
+    sale_id = sale(nmi, amount="30.00", orderid="ORD-3")["transactionid"]
+
+    refund = nmi.portal_refund(sale_id, amount="10.00")
+    too_much = nmi.portal_refund(sale_id, amount="25.00")
+    void = nmi.portal_void(sale_id)
+
+    assert refund["response"] == "1"
+    assert too_much == {
+        "response": "3",
+        "responsetext": "Refund amount may not exceed the transaction balance",
+        "transaction_id": "",
+    }
+    assert void["responsetext"] == "Transactions with refunds cannot be voided"
+    [found] = query(nmi, transaction_id=refund["transaction_id"]).findall("transaction")
+    assert found.findtext("order_id") == "ORD-3"
+    assert found.findtext("action/action_type") == "refund"
+
+
+def test_the_webhook_controls_need_a_webhook_url(nmi):
+    refused = requests.post(f"{nmi.base_url}/_fake/webhooks/resend", json={}, timeout=5)
+    assert refused.status_code == 409
