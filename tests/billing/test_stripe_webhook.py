@@ -137,11 +137,23 @@ def test_bad_signatures_are_refused_and_replays_ignored(stripe_with_webhooks, li
     assert Payment.objects.filter(invoice__order=order, kind=PaymentKind.REFUND).count() == 1
 
 
-def _signed(body: bytes) -> str:
+def _signed(body: bytes, timestamp: int | None = None) -> str:
     """A valid Stripe-Signature for `body`, as Stripe computes it."""
-    timestamp = int(time.time())
+    timestamp = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+@pytest.mark.parametrize("offset_seconds", [3600, -3600], ids=["an-hour-ahead", "an-hour-old"])
+def test_a_signature_an_hour_from_now_is_refused_either_way(stripe_with_webhooks, offset_seconds):
+    body = json.dumps({"id": "evt_clock", "type": "refund.created", "data": {"object": {}}})
+    signature = _signed(body.encode(), timestamp=int(time.time()) + offset_seconds)
+    response = Client().post(
+        "/webhooks/stripe/", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "webhook.bad_signature"
+    assert not GatewayEvent.objects.filter(event_id="evt_clock").exists()
 
 
 @pytest.mark.parametrize(
