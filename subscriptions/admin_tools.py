@@ -180,7 +180,7 @@ def _resume(subscription, *, actor, reason, data) -> str:
     subscription = lifecycle.resume_subscription(
         subscription=subscription, actor=actor, reason=reason
     )
-    return f"{subscription} resumed; billing restarts{_next_billing(subscription)}."
+    return f"{subscription} resumed{_next_billing(subscription)}; the paused time is not billed."
 
 
 # --- The card it is charged to -------------------------------------------------------------
