@@ -139,7 +139,12 @@ def _what_followed_for_order(intake: IntakeResponse) -> list[str]:
         return ["No order was linked."]
     order.refresh_from_db()
     if order.status == OrderStatus.REJECTED:
-        return [f"{order.number} rejected; nothing paid was refunded."]
+        invoice = getattr(order, "invoice", None)
+        if invoice is not None and invoice.status == InvoiceStatus.PAID:
+            money = f"{invoice.number} stays paid: refund it separately if the patient is owed it"
+        else:
+            money = "its unpaid invoice was closed"
+        return [f"{order.number} rejected; {money}."]
     kept = order_kept_status(intake)
     if kept is None:
         return [f"{order.number} was already {order.get_status_display().lower()}."]

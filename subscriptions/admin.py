@@ -12,11 +12,13 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from emr.kernel.admin_actions import reasoned_action
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordToolsMixin
+from emr.kernel.money import format_cents, money_column
 from emr.support.links import escalation_url
 from emr.support.preflight import subscription_cancel_preflight
 from subscriptions.admin_tools import (
     RUNNING,
     SUBSCRIPTION_TOOLS,
+    day,
     open_switch,
     plan_terms,
     recovery_balance_text,
@@ -48,7 +50,7 @@ class PlanAdmin(SimpleHistoryAdmin):
     list_display = [
         "name",
         "product",
-        "price_cents",
+        money_column("price_cents", "Price"),
         "interval",
         "interval_count",
         "financed_cycles",
@@ -60,28 +62,46 @@ class PlanAdmin(SimpleHistoryAdmin):
     list_select_related = ["product"]
     search_fields = ["name"]
 
+    def get_fields(self, request, obj=None):
+        if _in_use(obj):
+            terms = [field for field in PLAN_MONEY_TERMS if field != "price_cents"]
+            return ["name", "active", "in_use", "price", *terms, "created_at"]
+        return super().get_fields(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.pk and obj.subscriptions.exists():
-            return [*PLAN_MONEY_TERMS, "created_at"]
+        if _in_use(obj):
+            return ["in_use", "price", *PLAN_MONEY_TERMS, "created_at"]
         return ["created_at"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        if (
-            obj is not None
-            and obj.pk
-            and obj.subscriptions.exists()
-            and "active" in form.base_fields
-        ):
-            form.base_fields["active"].help_text = (
-                "Subscribers keep this plan's terms. A new price is a new plan: add it, then "
-                "untick this one so nobody new subscribes to it."
+        if _in_use(obj) and "active" in form.base_fields:
+            form.base_fields[
+                "active"
+            ].help_text = (
+                "Untick to stop new subscriptions to this plan; existing subscribers keep it."
             )
         return form
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # A plan is retired (active unticked), never deleted: its history explains old orders.
         return False
+
+    @admin.display(description="In use")
+    def in_use(self, plan: Plan) -> str:
+        count = plan.subscriptions.count()
+        return (
+            f"{count} subscription{' uses' if count == 1 else 's use'} this plan, so its price and "
+            "terms are fixed: a new price is a new plan (add it, then untick Active here)."
+        )
+
+    @admin.display(description="Price per billing cycle")
+    def price(self, plan: Plan) -> str:
+        return format_cents(plan.price_cents, plan.currency)
+
+
+def _in_use(plan: Plan | None) -> bool:
+    return plan is not None and plan.pk is not None and plan.subscriptions.exists()
 
 
 TOOLS = {tool.name: tool for tool in SUBSCRIPTION_TOOLS}
@@ -143,10 +163,10 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin
         "patient",
         "plan",
         "status",
-        "next_billing_at",
+        "next_billing",
         "recovery_balance",
-        "scheduled_cancellation_runs",
-        "cancelled_at",
+        "cancellation_runs_on",
+        "cancelled_on",
     ]
     list_filter = ["status", "awaiting_payment", ScheduledCancellationFilter, "plan"]
     list_select_related = ["patient", "plan"]
@@ -199,16 +219,19 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin
         subscription = self.get_object(request, object_id)
         if subscription is not None:
             charged_next = billing_card_for(subscription)
+            running = subscription.status in RUNNING
             extra_context = {
                 **(extra_context or {}),
                 "subscription": subscription,
                 "balance": recovery_balance_text(subscription),
-                "runs": self.scheduled_cancellation_runs(subscription),
+                "runs": scheduled_cancellation_text(
+                    subscription, unpaid_financed=subscription.unpaid_financed_cycles
+                ),
                 "asked": scheduled_cancellation_request(subscription),
                 "switch": open_switch(subscription),
                 "charged_next": charged_next,
-                "card_not_chargeable": subscription.status in RUNNING
-                and charged_next != subscription.payment_method,
+                "card_not_chargeable": running and charged_next != subscription.payment_method,
+                "no_card": running and charged_next is None,
                 "escalate_url": escalation_url(subscription=subscription),
             }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -276,13 +299,29 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin
 
     @admin.display(description="Scheduled cancellation runs")
     def scheduled_cancellation_runs(self, subscription: Subscription) -> str:
-        return scheduled_cancellation_text(
+        text = scheduled_cancellation_text(
             subscription, unpaid_financed=subscription.unpaid_financed_cycles
         )
+        return text or "none scheduled"
+
+    @admin.display(description="Scheduled cancellation runs")
+    def cancellation_runs_on(self, subscription: Subscription) -> str | None:
+        text = scheduled_cancellation_text(
+            subscription, unpaid_financed=subscription.unpaid_financed_cycles, short=True
+        )
+        return text or None
+
+    @admin.display(description="Next billing", ordering="next_billing_at")
+    def next_billing(self, subscription: Subscription) -> str | None:
+        return day(subscription.next_billing_at) if subscription.next_billing_at else None
+
+    @admin.display(description="Cancelled", ordering="cancelled_at")
+    def cancelled_on(self, subscription: Subscription) -> str | None:
+        return day(subscription.cancelled_at) if subscription.cancelled_at else None
 
     @admin.display(description="Scheduled cancellation asked for")
     def scheduled_cancellation_asked(self, subscription: Subscription) -> str:
-        return scheduled_cancellation_request(subscription)
+        return scheduled_cancellation_request(subscription) or self.get_empty_value_display()
 
 
 @admin.register(PlanSwitch)

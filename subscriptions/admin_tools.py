@@ -56,13 +56,19 @@ def recovery_balance_text(subscription: Subscription) -> str:
     return f"{amount} ({cycles} payment{'s' if cycles != 1 else ''})"
 
 
-def scheduled_cancellation_text(subscription: Subscription, *, unpaid_financed: int) -> str:
+def scheduled_cancellation_text(
+    subscription: Subscription, *, unpaid_financed: int, short: bool = False
+) -> str:
     """When the scheduled cancellation will run (not when it was asked for), or ""."""
     if not subscription.has_scheduled_cancellation:
         return ""
     due = scheduled_cancellation_due_at(subscription, unpaid_financed_cycles=unpaid_financed)
     if due is None:
+        if short:
+            return "when the open invoice is paid"
         return "Runs as soon as the open recovery invoice is paid (the last required payment)"
+    if short:
+        return f"{day(due)}, after the final payment"
     return f"Runs {day(due)}, after the final recovery payment (if it is paid on time)"
 
 
@@ -198,13 +204,15 @@ class CardForm(ReasonForm):
         queryset=PaymentMethod.objects.none(),
         empty_label=None,
         label="New card",
-        help_text="Only this patient's saved cards that the clinic can charge now are listed.",
     )
     field_order = ["card", "reason"]
+    CARD_HELP = "Only this patient's saved cards that the clinic can charge now are listed."
 
     def __init__(self, *args, subscription: Subscription, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["card"].queryset = other_cards(subscription)
+        current = subscription.payment_method or "no card"
+        self.fields["card"].help_text = f"Charged now to {current}. {self.CARD_HELP}"
         self.fields["card"].label_from_instance = lambda card: (
             f"{card}, expires {card.exp_month:02d}/{card.exp_year}"
         )

@@ -55,8 +55,9 @@ def test_medical_ops_reject_an_intake_and_read_what_followed(
 
     subscription = Subscription.objects.get(pk=order.subscription_id)
     assert (
-        f"Intake GLP-1 intake rejected. {order.number} rejected; nothing paid was refunded. "
-        f"{subscription} cancelled; future billing stopped."
+        f"Intake GLP-1 intake rejected. {order.number} rejected; {order.invoice.number} stays "
+        f"paid: refund it separately if the patient is owed it. {subscription} cancelled; "
+        "future billing stopped."
     ) in html
     submitted.refresh_from_db()
     assert (submitted.status, submitted.review_note) == (

@@ -186,7 +186,7 @@ def test_scheduled_cancellation_shows_when_it_runs_not_when_it_was_asked(
     assert runs in html.split('id="scheduled-cancellation"')[1]
     assert "Asked for on 2026-01-15 by cs-agent: Patient called" in html
     listing = client.get(reverse("admin:subscriptions_subscription_changelist")).content.decode()
-    assert runs in listing
+    assert "2026-03-15, after the final payment" in listing
     assert "Scheduled cancellation runs" in listing
     assert offered(client, subscription) == {"withdraw_scheduled_cancellation"}
 
