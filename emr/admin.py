@@ -130,7 +130,7 @@ def _reject(intake, *, actor, reason, data) -> str:
         subscription.refresh_from_db()
         if subscription.status == SubscriptionStatus.CANCELLED:
             followed.append(f"{subscription} cancelled; future billing stopped.")
-    return " ".join([f"Intake {intake.questionnaire} rejected.", *followed])
+    return " ".join([f"{intake.questionnaire}: rejected.", *followed])
 
 
 def _what_followed_for_order(intake: IntakeResponse) -> list[str]:
@@ -163,7 +163,7 @@ def _send_back(intake, *, actor, reason, data) -> str:
             f"({intake.order.get_status_display()})."
         )
     return (
-        f"Intake {intake.questionnaire} sent back to {intake.patient.full_name} for correction; "
+        f"{intake.questionnaire}: sent back to {intake.patient.full_name} for correction; "
         f"they were asked to fix their answers.{waiting} Nothing financial changed."
     )
 

@@ -109,7 +109,8 @@ def test_medical_ops_reject_an_intake_from_its_page(page, live_server, log_in, m
     result = page.wait_for_selector(".messagelist .success").inner_text()
     shot(page, "intake-rejected")
     assert result == (
-        f"Intake GLP-1 intake rejected. {order.number} rejected; its unpaid invoice was closed. "
+        "GLP-1 intake: rejected. "
+        f"{order.number} rejected; its unpaid invoice was closed. "
         f"{order.subscription} cancelled; future billing stopped."
     )
     assert page.inner_text("#intake-status") == "Rejected"

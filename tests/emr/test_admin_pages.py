@@ -1,6 +1,8 @@
 """The chart's admin pages: medical operations review an intake from its page (reject, needs
 correction) and read what followed; a patient's login is never re-pointed by a form."""
 
+from html import unescape
+
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
@@ -55,7 +57,8 @@ def test_medical_ops_reject_an_intake_and_read_what_followed(
 
     subscription = Subscription.objects.get(pk=order.subscription_id)
     assert (
-        f"Intake GLP-1 intake rejected. {order.number} rejected; {order.invoice.number} stays "
+        "GLP-1 intake: rejected. "
+        f"{order.number} rejected; {order.invoice.number} stays "
         f"paid: refund it separately if the patient is owed it. {subscription} cancelled; "
         "future billing stopped."
     ) in html
@@ -102,10 +105,12 @@ def test_needs_correction_says_nothing_financial_changed(submitted, medical_ops,
         {"reason": "Please add your current medications"},
         follow=True,
     ).content.decode()
+    html = unescape(html)  # a name like O'Brien is escaped in the page
 
     patient = submitted.patient
     assert (
-        f"Intake GLP-1 intake sent back to {patient.full_name} for correction; they were asked "
+        "GLP-1 intake: sent back "
+        f"to {patient.full_name} for correction; they were asked "
         f"to fix their answers. {submitted.order.number} waits for the corrected answers"
     ) in html
     assert "Nothing financial changed." in html
