@@ -75,12 +75,9 @@ class PlanAdmin(SimpleHistoryAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        if _in_use(obj) and "active" in form.base_fields:
-            form.base_fields[
-                "active"
-            ].help_text = (
-                "Untick to stop new subscriptions to this plan; existing subscribers keep it."
-            )
+        active = form.base_fields.get("active")
+        if active is not None and _in_use(obj):
+            active.help_text = "Untick to stop new subscriptions; existing subscribers keep it."
         return form
 
     def has_delete_permission(self, request, obj=None) -> bool:

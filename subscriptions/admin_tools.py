@@ -18,7 +18,7 @@ from emr.kernel.admin_pages import RecordTool
 from emr.kernel.money import format_cents
 from emr.support.preflight import subscription_cancel_preflight
 from subscriptions import lifecycle, switching
-from subscriptions.billing_cycle import change_card
+from subscriptions.billing_cycle import billing_card_for, change_card
 from subscriptions.models import Plan, PlanSwitch, Subscription
 from subscriptions.scheduled import scheduled_cancellation_due_at, unpaid_financed_cycles
 from subscriptions.states import (
@@ -241,6 +241,7 @@ def switch_timings(subscription: Subscription) -> list[SwitchTiming]:
         subscription.status == S.ACTIVE
         and not lifecycle.open_cycle_invoices(subscription)
         and (not balance or subscription.plan.payoff_switch_allowed)
+        and billing_card_for(subscription) is not None
     ):
         timings.append(SwitchTiming.NOW)
     if balance:
