@@ -32,10 +32,22 @@ RUNNING = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED})
 class PatientAdmin(SimpleHistoryAdmin):
     list_display = ["__str__", "email", "phone", "created_at"]
     search_fields = ["first_name", "last_name", "email", "orders__number"]
-    fields = ["first_name", "last_name", "email", "phone", "date_of_birth", "user", "created_at"]
+    fields = [
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "date_of_birth",
+        "portal_login",
+        "created_at",
+    ]
     # The login is the patient's own account: re-pointing it would show one patient another's
     # orders, invoices and cards.
-    readonly_fields = ["user", "created_at"]
+    readonly_fields = ["portal_login", "created_at"]
+
+    @admin.display(description="Portal login")
+    def portal_login(self, patient: Patient) -> str:
+        return patient.user.get_username() if patient.user else "none yet"
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # A chart is a medical record and the anchor of every order and payment: never deleted.
