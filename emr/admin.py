@@ -1,30 +1,267 @@
+"""The chart in the admin: patients' contact details, intake review, prescriptions.
+
+CS edit a patient's contact details; the portal login tying a patient to an account is shown,
+never re-pointed. An intake's decision (reject, send back for correction) is a tool on its page
+for medical operations, calling `emr.intake`; a prescription arrives from the telehealth
+provider (RX_WRITTEN) and is never typed in or edited here.
+"""
+
+from dataclasses import dataclass
+
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from emr.models import IntakeResponse, Patient, Prescription
+from billing.states import InvoiceStatus
+from emr.intake import REVIEWABLE, order_kept_status, reject_intake, send_back_for_correction
+from emr.kernel.admin_actions import ReasonForm
+from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordTool, RecordToolsMixin
+from emr.kernel.money import format_cents
+from emr.models import IntakeResponse, IntakeStatus, Patient, Prescription
+from emr.support.models import Escalation
+from emr.support.preflight import Check, Item
+from orders.states import OrderStatus
+from subscriptions.states import SubscriptionStatus
+
+REVIEW_PERMISSION = "emr.change_intakeresponse"
+RUNNING = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED})
 
 
 @admin.register(Patient)
 class PatientAdmin(SimpleHistoryAdmin):
     list_display = ["__str__", "email", "phone", "created_at"]
     search_fields = ["first_name", "last_name", "email", "orders__number"]
-    readonly_fields = ["created_at"]
-    raw_id_fields = ["user"]
+    fields = [
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "date_of_birth",
+        "portal_login",
+        "created_at",
+    ]
+    # The login is the patient's own account: re-pointing it would show one patient another's
+    # orders, invoices and cards.
+    readonly_fields = ["portal_login", "created_at"]
+
+    @admin.display(description="Portal login")
+    def portal_login(self, patient: Patient) -> str:
+        return patient.user.get_username() if patient.user else "none yet"
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A chart is a medical record and the anchor of every order and payment: never deleted.
+        return False
+
+
+# --- Intake review (medical operations) ------------------------------------------------------
+
+
+class ReviewNoteForm(ReasonForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label = "Review note"
+        self.fields["reason"].help_text = (
+            "Required. The patient and CS read it to understand the decision; it is recorded in "
+            "the audit history with your name."
+        )
+
+
+@dataclass(frozen=True)
+class RejectionChecklist:
+    """What a rejection will set off, read from the intake's order and subscription."""
+
+    items: list[Item]
+    action: str = "reject this intake"
+    will_not_do: tuple[str, ...] = (
+        "refund money already paid: a refund is a separate, deliberate action",
+        "stop or recall a shipment already on its way",
+        "cancel a Beluga visit or void a pharmacy order",
+        "undo prescription records",
+    )
+
+    @property
+    def blocked(self) -> bool:
+        return False  # a medical decision: the rejection itself is never refused by its links
+
+
+def rejection_checklist(intake: IntakeResponse) -> RejectionChecklist:
+    order = intake.order
+    if order is None:
+        return RejectionChecklist(
+            [Item("order", "Order", Check.INFO, "No order is linked: only the intake changes.")]
+        )
+    items = [_order_item(order)]
+    invoice = getattr(order, "invoice", None)
+    if invoice is not None and invoice.status == InvoiceStatus.PAID:
+        items.append(
+            Item(
+                "payment",
+                "Payment",
+                Check.WARN,
+                f"{invoice.number} is paid ({format_cents(invoice.amount_cents, invoice.currency)})"
+                ": rejecting does not refund it.",
+            )
+        )
+    subscription = order.subscription
+    if subscription is not None and subscription.status in RUNNING:
+        items.append(
+            Item(
+                "subscription",
+                "Subscription",
+                Check.WARN,
+                f"{subscription} ({subscription.plan}) will be cancelled and its cancellation "
+                "workflow fires, even with a financed balance remaining.",
+            )
+        )
+    return RejectionChecklist(items)
+
+
+def _order_item(order) -> Item:
+    if order.status in {OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.REFUNDED}:
+        sentence = f"{order.number} is already {order.get_status_display().lower()}: it stays so."
+        return Item("order", "Order", Check.INFO, sentence)
+    if order.transitions.can(order.status, OrderStatus.REJECTED):
+        sentence = f"{order.number} ({order.get_status_display()}) will be REJECTED."
+        return Item("order", "Order", Check.OK, sentence)
+    return Item(
+        "order",
+        "Order",
+        Check.WARN,
+        f"{order.number} is {order.get_status_display().lower()}: too far to be rejected. It "
+        "keeps its status and medical operations get an escalation to decide what follows.",
+    )
+
+
+def _reject(intake, *, actor, reason, data) -> str:
+    subscription = intake.order.subscription if intake.order else None
+    was_running = subscription is not None and subscription.status in RUNNING
+    intake = reject_intake(intake=intake, actor=actor, note=reason)
+    followed = _what_followed_for_order(intake)
+    if was_running:
+        subscription.refresh_from_db()
+        if subscription.status == SubscriptionStatus.CANCELLED:
+            followed.append(f"{subscription} cancelled; future billing stopped.")
+    return " ".join([f"{intake.questionnaire}: rejected.", *followed])
+
+
+def _what_followed_for_order(intake: IntakeResponse) -> list[str]:
+    order = intake.order
+    if order is None:
+        return ["No order was linked."]
+    order.refresh_from_db()
+    if order.status == OrderStatus.REJECTED:
+        invoice = getattr(order, "invoice", None)
+        if invoice is not None and invoice.status == InvoiceStatus.PAID:
+            money = f"{invoice.number} stays paid: refund it separately if the patient is owed it"
+        else:
+            money = "its unpaid invoice was closed"
+        return [f"{order.number} rejected; {money}."]
+    kept = order_kept_status(intake)
+    if kept is None:
+        return [f"{order.number} was already {order.get_status_display().lower()}."]
+    escalation = Escalation.objects.filter(order=order).order_by("-id").first()
+    handed = f" Escalated to medical operations as {escalation.number}." if escalation else ""
+    return [kept + handed]
+
+
+def _send_back(intake, *, actor, reason, data) -> str:
+    intake = send_back_for_correction(intake=intake, actor=actor, note=reason)
+    waiting = ""
+    if intake.order is not None:
+        intake.order.refresh_from_db()
+        waiting = (
+            f" {intake.order.number} waits for the corrected answers "
+            f"({intake.order.get_status_display()})."
+        )
+    return (
+        f"{intake.questionnaire}: sent back to {intake.patient.full_name} for correction; "
+        f"they were asked to fix their answers.{waiting} Nothing financial changed."
+    )
+
+
+INTAKE_TOOLS = (
+    RecordTool(
+        "needs_correction",
+        "Needs correction…",
+        REVIEW_PERMISSION,
+        "The patient is asked to fix their answers and continue. No order, invoice or "
+        "subscription changes; the order waits for the corrected intake.",
+        _send_back,
+        form_class=ReviewNoteForm,
+        offered=lambda intake: intake.status == IntakeStatus.SUBMITTED,
+    ),
+    RecordTool(
+        "reject",
+        "Reject intake…",
+        REVIEW_PERMISSION,
+        "The intake is REJECTED with your note. Its order is rejected (or, if it already "
+        "shipped, escalated to medical operations), its subscription is cancelled and pending "
+        "intake forms are withdrawn. Use Needs correction instead when the patient should fix "
+        "the answers and continue.",
+        _reject,
+        form_class=ReviewNoteForm,
+        offered=lambda intake: intake.status in REVIEWABLE,
+        checklist=rejection_checklist,
+    ),
+)
 
 
 @admin.register(IntakeResponse)
-class IntakeResponseAdmin(SimpleHistoryAdmin):
+class IntakeResponseAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin):
     list_display = ["questionnaire", "patient", "order", "status", "submitted_at"]
     list_filter = ["status"]
     list_select_related = ["patient", "order"]
     search_fields = ["patient__email", "order__number"]
-    raw_id_fields = ["patient", "order"]
-    readonly_fields = ["status", "submitted_at", "created_at"]
+    fields = [
+        "questionnaire",
+        "patient_link",
+        "order_link",
+        "status",
+        "submitted_at",
+        "review_note",
+        "created_at",
+    ]
+    readonly_fields = fields
+    change_form_template = "admin/emr/intakeresponse/change_form.html"
+    record_tools = INTAKE_TOOLS
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("patient", "order__invoice", "order__subscription__plan")
+        )
+
+    @admin.display(description="Patient")
+    def patient_link(self, intake: IntakeResponse):
+        return format_html(
+            '<a href="{}">{}</a> ({})',
+            reverse("admin:support_patientprofile_profile", args=[intake.patient_id]),
+            intake.patient.full_name,
+            intake.patient.email,
+        )
+
+    @admin.display(description="Order")
+    def order_link(self, intake: IntakeResponse):
+        order = intake.order
+        if order is None:
+            return "none"
+        return format_html(
+            '<a href="{}">{}</a>: {}',
+            reverse("admin:orders_order_change", args=[order.pk]),
+            order.number,
+            order.get_status_display(),
+        )
 
 
 @admin.register(Prescription)
-class PrescriptionAdmin(SimpleHistoryAdmin):
+class PrescriptionAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    """Prescriptions come from the telehealth provider (RX_WRITTEN), which also moves the order
+    on; one typed in here would do neither, so the page is for reading."""
+
     list_display = ["medication", "patient", "order", "written_at"]
     list_select_related = ["patient", "order"]
     search_fields = ["patient__email", "order__number", "medication"]
-    raw_id_fields = ["patient", "order"]
+    fields = ["medication", "prescriber", "written_at", "patient", "order"]
+    readonly_fields = fields

@@ -28,7 +28,7 @@ from billing.payments import PaymentRequired, active_gateway, charge_invoice
 from billing.states import Gateway, InvoiceStatus
 from emr.kernel.actors import Actor, Door, acting
 from emr.kernel.errors import DomainError, InvalidInput, StateConflict
-from emr.kernel.services import service_transaction
+from emr.kernel.services import require_reason, service_transaction
 from emr.models import Patient
 from emr.workflows.outbox import emit
 from orders.models import Order
@@ -144,6 +144,34 @@ def billing_card_for(subscription: Subscription) -> PaymentMethod | None:
 
 def is_chargeable(card: PaymentMethod, *, patient_id: int, gateway: str) -> bool:
     return card.patient_id == patient_id and card.removed_at is None and card.gateway == gateway
+
+
+def change_card(
+    *, subscription: Subscription, card: PaymentMethod, actor: Actor, reason: str
+) -> Subscription:
+    """Charge `card` from the subscription's next charge on (renewals and recovery retries).
+
+    The card must be another saved card of the same patient, chargeable with the clinic's
+    active gateway: a card of another patient would bill one patient for another's care.
+    Nothing is charged now; an open recovery invoice waits for its next retry.
+    """
+    reason = require_reason(reason)
+    with service_transaction(actor, reason=reason):
+        subscription = lock_subscription(subscription.pk)
+        if subscription.status in {SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED}:
+            raise StateConflict(
+                f"This subscription is {subscription.get_status_display().lower()}: nothing "
+                "will be charged any more, so its card is not changed.",
+                code="subscription.ended",
+            )
+        check_card_usable(card, patient=subscription.patient)
+        if card.pk == subscription.payment_method_id:
+            raise InvalidInput(
+                "The subscription is already charged to this card.", code="subscription.same_card"
+            )
+        subscription.payment_method = card
+        subscription.save()
+    return subscription
 
 
 # --- Charging a cycle's invoice, and what the answer means for recovery ---------------------------

@@ -10,12 +10,12 @@ import contextlib
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from emr.kernel.actors import Actor, acting
 from emr.kernel.errors import DomainError
-from subscriptions.billing_cycle import system_actor
+from subscriptions.billing_cycle import next_period_start, system_actor
 from subscriptions.lifecycle import close_subscription, lock_subscription
 from subscriptions.models import PlanSwitch, Subscription
 from subscriptions.states import CancellationCause, SubscriptionStatus, SwitchStatus
@@ -27,6 +27,34 @@ IN_FLIGHT_GRACE = timedelta(minutes=10)
 NOTHING_OWED = Q(plan__financed_cycles__isnull=True) | Q(
     financed_cycles_paid__gte=F("plan__financed_cycles")
 )
+
+
+# Financed cycles billed and not paid yet: they are part of the balance but have a date already.
+UNPAID_FINANCED_CYCLES = Count(
+    "cycles", filter=Q(cycles__financed=True, cycles__paid_at__isnull=True)
+)
+
+
+def unpaid_financed_cycles(subscription: Subscription) -> int:
+    return subscription.cycles.filter(financed=True, paid_at__isnull=True).count()
+
+
+def scheduled_cancellation_due_at(
+    subscription: Subscription, *, unpaid_financed_cycles: int
+) -> datetime | None:
+    """When a scheduled cancellation will run if every payment is made on its date: the billing
+    date of the last required payment not billed yet. None when that payment is already billed
+    (its invoice is open): the cancellation runs as soon as it is paid.
+
+    A pause moves the date: billing, and so the last payment, resumes later.
+    """
+    to_bill = subscription.recovery_cycles_remaining - unpaid_financed_cycles
+    if to_bill <= 0 or subscription.next_billing_at is None:
+        return None
+    due = subscription.next_billing_at
+    for _ in range(to_bill - 1):
+        due = next_period_start(due, plan=subscription.plan, started_at=subscription.started_at)
+    return due
 
 
 def run_scheduled_changes(*, as_of: datetime | None = None, actor: Actor | None = None) -> dict:

@@ -29,11 +29,19 @@ MONEY_LINKED_MODELS = {
 # Pages that may stay editable, and why. Nothing else may.
 EDITABLE_BY_DESIGN: dict[str, str] = {
     "support.escalation": "opened and resolved on its own pages, which call the escalation service",
+    # Renewals bill a plan's price, product, interval and financing live (billing_cycle.plan_line,
+    # recovery_balance_cents), so those are read-only once a subscription uses the plan
+    # (tests/subscriptions/test_admin_pages.py); what stays editable cannot change what an
+    # existing subscriber pays or owes.
+    "subscriptions.plan": (
+        "billing admins add plans, rename them and retire them (active); a plan in use keeps "
+        "its money terms read-only, and no plan is ever deleted"
+    ),
 }
 
 APPS = ["beluga", "billing", "emr", "orders", "pharmacy", "subscriptions", "support", "workflows"]
 # Apps whose pages still break the rule (issue 11, item 6): each helper removes its own.
-NOT_YET = {"billing", "emr", "orders", "subscriptions", "workflows"}
+NOT_YET = {"billing", "orders"}
 
 
 def protected_fields(model) -> list[str]:

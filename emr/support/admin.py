@@ -35,7 +35,12 @@ from emr.support.packets import build_packet, render_facts, suggest_route
 from emr.support.profiles import load_profile
 from orders.models import Order
 from orders.states import WAITING_FOR_PAYMENT, RecoveryStatus
+from subscriptions.admin_tools import (
+    scheduled_cancellation_request,
+    scheduled_cancellation_text,
+)
 from subscriptions.models import Subscription
+from subscriptions.scheduled import UNPAID_FINANCED_CYCLES
 
 # The profile shows all of these records; a role that may not see one of them gets no profile.
 PROFILE_PERMISSIONS = (
@@ -371,7 +376,29 @@ class PatientProfileAdmin(ReadOnlyPageMixin, admin.ModelAdmin):
             "admin/support/patientprofile/profile.html",
             title=f"{profile.patient.full_name}: patient profile",
             profile=profile,
+            subscription_rows=self._subscription_rows(request, patient_id),
         )
+
+    def _subscription_rows(self, request, patient_id: int) -> list[tuple]:
+        """Each subscription with the tools its own page offers this user, and when its
+        scheduled cancellation runs (and who asked for it)."""
+        subscriptions = (
+            Subscription.objects.filter(patient_id=patient_id)
+            .select_related("plan")
+            .annotate(unpaid_financed_cycles=UNPAID_FINANCED_CYCLES)
+        )
+        subscription_admin = self.admin_site.get_model_admin(Subscription)
+        return [
+            (
+                subscription,
+                subscription_admin.tools_for(subscription, request.user),
+                scheduled_cancellation_text(
+                    subscription, unpaid_financed=subscription.unpaid_financed_cycles
+                ),
+                scheduled_cancellation_request(subscription),
+            )
+            for subscription in subscriptions
+        ]
 
 
 # --- Failed payments -----------------------------------------------------------------------

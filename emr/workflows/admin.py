@@ -93,10 +93,11 @@ class WorkflowAdmin(SimpleHistoryAdmin):
         return format_html_join("", "<div><code>{}</code> — {}</div>", fields.items())
 
 
-class StepLogInline(admin.TabularInline):
+class StepLogInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The log of what each step did: evidence, never edited or removed (a retry adds rows)."""
+
     model = StepLog
     extra = 0
-    can_delete = False
     fields = [
         "step_number",
         "kind",
@@ -110,9 +111,6 @@ class StepLogInline(admin.TabularInline):
         "finished_at",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.action(description="Retry from the failed step", permissions=["retry"])

@@ -30,7 +30,7 @@ def test_a_billing_admin_switches_a_plan_from_the_admin(subscribe, billing_admin
 
     page = _switch(admin_client_for(billing_admin), old, new_plan).content.decode()
 
-    assert "done" in page
+    assert str(old) in page.split('class="messagelist"')[1]  # the result names it
     old.refresh_from_db()
     assert old.status == SubscriptionStatus.CANCELLED  # only after the replacement was charged
     replacement = Subscription.objects.exclude(pk=old.pk).get(patient=old.patient)
