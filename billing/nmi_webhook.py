@@ -16,7 +16,8 @@ What each event does (the body is read by integrations/gateways/nmi_gateway.Webh
   reference, the order id it was sent with); nothing is created, as the app records a charge
   from NMI's answer.
 - settlement.batch.complete: the app keeps no settlement state; the event is kept, with which
-  of the app's payments it settled. settlement.batch.failure: kept for billing to review.
+  of the app's payments it settled. settlement.batch.failure (NMI names only the batch): kept
+  for billing to review.
 - anything else (failed or unknown actions, auth, capture, credit, recurring, card updater) is
   recorded as ignored.
 
@@ -189,9 +190,11 @@ def _record_settlement(event: NmiEvent) -> tuple[str, str]:
     which = ", ".join(sorted(f"{p.invoice.number} {p.get_kind_display().lower()}" for p in ours))
     concerning = f"{len(ids)} transaction(s), of the app's: {which or 'none'}"
     if event.event_type == "settlement.batch.failure":
+        # NMI's failure event names the batch, not the transactions in it.
+        held = f" ({concerning})" if ids else ""
         return (
             GatewayEvent.Outcome.NEEDS_REVIEW,
-            f"NMI could not settle {batch} ({concerning}): the money in it may not have reached "
-            "the clinic's account. Check the batch in NMI's merchant portal.",
+            f"NMI could not settle {batch}{held}: the money in it may not have reached the "
+            "clinic's account. Check the batch in NMI's merchant portal.",
         )
     raise Ignored(f"{batch} settled {concerning}; the app keeps no settlement state")

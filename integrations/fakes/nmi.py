@@ -47,22 +47,25 @@ Behaviour, and where it comes from:
 
 Webhooks (with --webhook-url), as NMI sends them: a POST of JSON
 `{"event_id": <uuid>, "event_type": "transaction.<sale|refund|void>.<success|failure>" |
-"settlement.batch.complete", "event_body": …}` with the header
+"settlement.batch.<complete|failure>", "event_body": …}` with the header
 `Webhook-Signature: t=<nonce>,s=<hex HMAC-SHA256 of "<nonce>." + body, key the signing key>`,
 the nonce random per delivery. A transaction's event_body is the transaction as query.php
 describes it (`transaction_id`, `order_id`, `condition`, `currency`, `requested_amount`, the
 masked `card`) with the `action` the event is about (`amount`, `action_type`, `date`, `success`,
-`source`: "api" or "virtual_terminal", `response_text`, `response_code`); a settlement's is
-`{"batch_id", "transaction_ids", …}`. Every approved or declined sale, refund and void sends
-one, made through the API or in the merchant portal; so does each settlement with something in
-it. Deliveries go out in order from one thread, after the API answer is sent or while it is;
-NMI retries an unanswered or non-2xx delivery, here a test resends it.
+`source`: "api" or "virtual_terminal", `response_text`, `response_code`). A settled batch's is
+`{"batch_id", "count", "amount", "transaction_ids", …}`; a failed batch's names only the batch,
+merchant and processor (NMI's settlement event samples). Every approved or declined sale,
+refund and void sends one, made through the API or in the merchant portal; so does each
+settlement batch, settled or failed, with something in it. Deliveries go out in order from one
+thread, after the API answer is sent or while it is; NMI retries an unanswered or non-2xx
+delivery, here a test resends it.
   - Merchant portal: a refund or void made there follows the API's rules; the refund is filed
     under the sale's order id (the portal refunds a sale from its order), and its event's
     `source` is "virtual_terminal".
 
 Test control API (JSON), for tests only:
-  POST /_fake/settle          settle every pending transaction
+  POST /_fake/settle          settle every pending transaction; {"fail": true}: the batch
+                              fails instead (settlement.batch.failure) and they stay pending
   POST /_fake/portal/refund   {"transaction_id", "amount"?: "x.xx"}: refund a sale in the
                               merchant portal (amount omitted: the whole balance); answers
                               {"response", "responsetext", "transaction_id"}
@@ -526,17 +529,21 @@ class FakeNmi:
         result = "success" if action.success else "failure"
         self.webhooks.send(f"transaction.{action.action_type}.{result}", event_body(t, action))
 
-    def _announce_settlement(self, settled: list[Transaction]) -> None:
-        if self.webhooks is None or not settled:
+    def _announce_settlement(self, batch: list[Transaction], *, failed: bool) -> None:
+        if self.webhooks is None or not batch:
+            return
+        about = {"batch_id": str(next(self._batch_ids)), "merchant": FAKE_MERCHANT}
+        about["processor"] = {"id": "ccprocessora", "name": "CC Processor", "type": "cc"}
+        if failed:  # NMI's failure event says which batch, not what was in it
+            self.webhooks.send("settlement.batch.failure", about)
             return
         self.webhooks.send(
             "settlement.batch.complete",
             {
-                "merchant": FAKE_MERCHANT,
-                "batch_id": str(next(self._batch_ids)),
-                "processor": {"id": "ccprocessora", "type": "cc"},
-                "amount": amount_from(sum(t.amount_cents for t in settled)),
-                "transaction_ids": [t.transaction_id for t in settled],
+                **about,
+                "count": len(batch),
+                "amount": amount_from(sum(t.amount_cents for t in batch)),
+                "transaction_ids": [t.transaction_id for t in batch],
             },
         )
 
@@ -586,15 +593,16 @@ class FakeNmi:
 
     # test control
 
-    def settle(self) -> None:
+    def settle(self, *, fail: bool = False) -> None:
+        """Settle every pending transaction or, with `fail`, fail the batch: its transactions
+        stay pending, to go in the next one."""
         with self._lock:
-            settled = []
-            for transaction in self._transactions.values():
-                if transaction.condition == PENDING_SETTLEMENT:
+            batch = [t for t in self._transactions.values() if t.condition == PENDING_SETTLEMENT]
+            if not fail:
+                for transaction in batch:
                     transaction.condition = COMPLETE
                     transaction.actions.append(Action("settle", transaction.amount_cents, True, ""))
-                    settled.append(transaction)
-            self._announce_settlement(settled)
+            self._announce_settlement(batch, failed=fail)
 
     def reset(self) -> None:
         with self._lock:
@@ -732,7 +740,7 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
         elif path == "/api/query.php":
             self._serve_nmi(path, nmi.query, nmi.query_failure, "text/xml")
         elif path == "/_fake/settle":
-            nmi.settle()
+            nmi.settle(fail=self._read_spec().get("fail") is True)
             self._send_json({"settled": True})
         elif path == "/_fake/faults":
             self._add_fault()

@@ -114,6 +114,17 @@ def test_a_void_is_allowed_only_before_settlement(nmi):
     assert conditions == {unsettled: "complete", settled: "complete", unsettled_later: "canceled"}
 
 
+def test_a_failed_settlement_batch_leaves_its_transactions_for_the_next(nmi):
+    sale(nmi, amount="12.00")
+
+    nmi.settle(fail=True)
+    after_failure = {e["condition"] for e in nmi.transactions()}
+    nmi.settle()
+
+    assert after_failure == {"pendingsettlement"}
+    assert {e["condition"] for e in nmi.transactions()} == {"complete"}
+
+
 def test_refunds_are_transactions_of_their_own_found_by_their_order_id(nmi):
     sale_id = sale(nmi, amount="40.00", orderid="ORD-2")["transactionid"]
 
