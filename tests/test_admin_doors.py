@@ -29,11 +29,17 @@ MONEY_LINKED_MODELS = {
 # Pages that may stay editable, and why. Nothing else may.
 EDITABLE_BY_DESIGN: dict[str, str] = {
     "support.escalation": "opened and resolved on its own pages, which call the escalation service",
+    "orders.product": (
+        "the catalogue: a price, name or policy text only shapes orders placed afterwards (order "
+        "lines keep what they were sold at), and what existing orders read from a product (its "
+        "kind and its intake, lab and prescription requirements) is read-only once it was "
+        "ordered; nobody deletes a product"
+    ),
 }
 
 APPS = ["beluga", "billing", "emr", "orders", "pharmacy", "subscriptions", "support", "workflows"]
 # Apps whose pages still break the rule (issue 11, item 6): each helper removes its own.
-NOT_YET = {"billing", "emr", "orders", "subscriptions", "workflows"}
+NOT_YET = {"emr", "subscriptions", "workflows"}
 
 
 def protected_fields(model) -> list[str]:
