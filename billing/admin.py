@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing import payments
@@ -67,7 +68,7 @@ class GatewaySettingsAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAd
             missing = registry.missing_settings(gateway)
             state = f"not configured ({', '.join(missing)} not set)" if missing else "configured"
             lines.append((gateway.label, state))
-        return format_html_join(format_html("<br>"), "{}: {}", lines)
+        return format_html_join(mark_safe("<br>"), "{}: {}", lines)
 
 
 def _make_default(card, *, actor, reason, data) -> str:

@@ -183,7 +183,12 @@ def test_the_bulk_refund_needs_the_refund_permission(paid_order, medical_ops, ad
     order = paid_order("stripe")
     response = admin_client_for(medical_ops).post(
         reverse(CHANGELIST),
-        {"action": "refund_orders", "_selected_action": [order.pk], "confirm": "yes", "reason": "x"},
+        {
+            "action": "refund_orders",
+            "_selected_action": [order.pk],
+            "confirm": "yes",
+            "reason": "Patient asked",
+        },
         follow=True,
     )
     assert "Your role does not allow this action" in response.content.decode()
