@@ -42,16 +42,16 @@ def _record_check(pharmacy_order, *, actor, reason, target) -> str:
     pharmacy_order.refresh_from_db()
     return (
         f"{pharmacy_order.reference} ({pharmacy_order.order}): recorded "
-        f"“{check.get_finding_display()}”; the pharmacy order is now "
-        f"{pharmacy_order.get_status_display().lower()}."
+        f"“{check.get_finding_display()}”. Its status is now "
+        f"“{pharmacy_order.get_status_display()}”."
     )
 
 
 def _refresh(pharmacy_order, *, actor, reason) -> str:
     pharmacy_order = services.refresh_from_dispensepro(pharmacy_order=pharmacy_order, actor=actor)
     return (
-        f"{pharmacy_order.reference} ({pharmacy_order.order}): DispensePro reports it "
-        f"{pharmacy_order.get_status_display().lower()}."
+        f"{pharmacy_order.reference} ({pharmacy_order.order}): refreshed from DispensePro. "
+        f"Its status is “{pharmacy_order.get_status_display()}”."
     )
 
 
