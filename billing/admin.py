@@ -20,7 +20,7 @@ from billing.models import (
 )
 from billing.states import Gateway
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordTool, RecordToolsMixin
-from emr.kernel.money import money_column
+from emr.kernel.money import format_cents, money_column
 from emr.support.preflight import card_removal_preflight, gateway_switch_preflight
 from integrations.gateways import registry
 
@@ -162,7 +162,7 @@ class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
         "kind",
         "status",
         "gateway",
-        "amount_cents",
+        "amount",
         "transaction_id",
         "refund_of",
         "card_brand",
@@ -170,6 +170,10 @@ class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
         "created_at",
     ]
     readonly_fields = fields
+
+    @admin.display(description="Amount")
+    def amount(self, payment: Payment) -> str:
+        return format_cents(payment.amount_cents, payment.currency)
 
 
 @admin.register(Invoice)
@@ -191,14 +195,17 @@ class InvoiceAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
         "number",
         "order_page",
         "status",
-        "amount_cents",
-        "currency",
+        "amount",
         "issued_at",
         "paid_at",
         "cancelled_at",
     ]
     readonly_fields = fields
     inlines = [PaymentInline]
+
+    @admin.display(description="Amount")
+    def amount(self, invoice: Invoice) -> str:
+        return format_cents(invoice.amount_cents, invoice.currency)
 
     @admin.display(description="Order")
     def order_page(self, invoice):

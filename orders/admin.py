@@ -6,7 +6,7 @@ from billing.states import PaymentKind, PaymentStatus
 from emr.kernel.admin_actions import reasoned_action
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordToolsMixin
 from emr.kernel.errors import DomainError
-from emr.kernel.money import money_column
+from emr.kernel.money import format_cents, money_column
 from emr.support.links import escalation_url
 from emr.support.preflight import Action, order_preflight, refund_summary
 from emr.workflows.models import WorkflowEvent
@@ -42,8 +42,19 @@ class ProductAdmin(SimpleHistoryAdmin):
 class OrderItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderItem
     extra = 0
-    fields = ["description", "quantity", "unit_price_cents", "total_cents"]
+    fields = ["description", "quantity", "unit_price", "total"]
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order")
+
+    @admin.display(description="Unit price")
+    def unit_price(self, item: OrderItem) -> str:
+        return format_cents(item.unit_price_cents, item.order.currency)
+
+    @admin.display(description="Total")
+    def total(self, item: OrderItem) -> str:
+        return format_cents(item.total_cents, item.order.currency)
 
 
 def _cancel(order, *, actor, reason) -> str:
@@ -72,20 +83,25 @@ class OrderAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin):
     list_select_related = ["patient"]
     search_fields = ["number", "patient__email", "patient__last_name", "invoice__number"]
     # Status and money are shown formatted in the tools panel above these.
-    fields = [
-        "number",
-        "patient",
-        "kind",
-        "subscription",
-        "created_by",
-        "created_at",
-        "lab_requisition_sent_at",
-        "lab_results_received_at",
-        "sent_to_pharmacy_at",
-        "shipped_at",
-        "completed_at",
+    fieldsets = [
+        (
+            "Order",
+            {"fields": ["number", "patient", "kind", "subscription", "created_by", "created_at"]},
+        ),
+        (
+            "Fulfilment facts (recorded by the tools above and by the pharmacy)",
+            {
+                "fields": [
+                    "lab_requisition_sent_at",
+                    "lab_results_received_at",
+                    "sent_to_pharmacy_at",
+                    "shipped_at",
+                    "completed_at",
+                ]
+            },
+        ),
     ]
-    readonly_fields = fields
+    readonly_fields = [name for _, section in fieldsets for name in section["fields"]]
     inlines = [OrderItemInline]
     # Bulk work a CS agent does: close orders created by mistake, refund a patient's orders.
     # Each order gets its own checklist on the confirmation page and its own sentence after.

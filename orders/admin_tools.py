@@ -187,16 +187,18 @@ ORDER_TOOLS = (
         "record_requisition_sent",
         "Record lab requisition sent…",
         "lab_requisition_sent",
-        "Records that the lab requisition was sent (now), then recalculates the order's status "
-        "from its facts: an order waiting for the requisition moves on to waiting for results.",
+        "Records that the lab requisition was sent, dated now, then recalculates the order's "
+        "status from its facts: an order waiting for the requisition moves on to waiting for "
+        "results.",
         offered=lambda order: order.lab_requisition_sent_at is None,
     ),
     _fact_tool(
         "record_results_received",
         "Record lab results received…",
         "lab_results_received",
-        "Records that the lab results arrived (now), then recalculates the order's status from "
-        "its facts: an order waiting for results moves on (to its prescription, if it needs one).",
+        "Records that the lab results arrived, dated now, then recalculates the order's status "
+        "from its facts: an order waiting for results moves on (to its prescription, if it "
+        "needs one).",
         offered=lambda order: (
             order.lab_requisition_sent_at is not None and order.lab_results_received_at is None
         ),

@@ -811,15 +811,15 @@ def gateway_switch_preflight(target: str) -> Preflight:
             "subscriptions",
             "Live subscriptions",
             Check.WARN,
-            f"{without_card} active or paused subscription(s) have no {label} card: their next "
-            "renewal will wait for the patient to add one (Needs a payment method).",
+            f"{without_card} active or paused subscription(s) have no card saved with {label}: "
+            "their next renewal will wait for the patient to add one (Needs a payment method).",
         )
     else:
         renewals = Item(
             "subscriptions",
             "Live subscriptions",
             Check.OK,
-            f"Every active or paused subscription has a {label} card to renew with.",
+            f"Every active or paused subscription has a card saved with {label} to renew with.",
         )
     return Preflight(
         action=Action.SWITCH_GATEWAY,

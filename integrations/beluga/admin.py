@@ -48,12 +48,12 @@ class BelugaVisitAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "master_id",
         "order",
-        "submit_status",
         "status",
+        "cancel",
+        "submit_status",
         "resolved_status",
         "submitted_at",
         "cancelled_at",
-        "cancel",
     ]
     list_filter = ["submit_status", "status", "resolved_status"]
     list_select_related = ["order", "order__patient"]
@@ -87,7 +87,7 @@ class BelugaVisitAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
         ),
     ]
 
-    @admin.display(description="Cancel (the visit only: no refund, order stays as it is)")
+    @admin.display(description="Cancel")
     def cancel(self, visit: BelugaVisit):
         return cancel_link(visit)
 
@@ -99,17 +99,17 @@ class BelugaLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "direction",
         "operation",
         "master_id",
+        "cancel",
         "http_status",
         "error",
         "duration_ms",
-        "cancel",
     ]
     list_filter = ["direction", "operation", "http_status"]
     list_select_related = ["visit"]
     search_fields = ["master_id", "visit__order__number"]
     date_hierarchy = "created_at"
 
-    @admin.display(description="Cancel the visit")
+    @admin.display(description="Cancel")
     def cancel(self, log: BelugaLog):
         return cancel_link(log.visit)
 

@@ -98,7 +98,7 @@ def test_the_switch_warns_about_cards_its_gateway_cannot_charge(
     confirm = admin_client_for(billing_admin).get(_gateway_tool("switch_to_nmi")).content.decode()
 
     assert "1 saved card(s) of 1 patient(s) are in another vault" in confirm
-    assert "1 active or paused subscription(s) have no NMI card" in confirm
+    assert "1 active or paused subscription(s) have no card saved with NMI" in confirm
 
 
 def test_cs_sees_the_gateway_but_may_not_switch_it(stripe_active, cs_user, admin_client_for):
