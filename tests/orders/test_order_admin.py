@@ -11,6 +11,7 @@ from billing.models import Payment
 from billing.states import InvoiceStatus
 from orders.models import Order, OrderItem, Product
 from orders.states import OrderStatus
+from tests.emr.support.conftest import DECLINED_CARD
 from tests.factories import PatientFactory, ProductFactory, make_order
 from tests.fixtures.gateways import STRIPE_CARD
 
@@ -160,6 +161,8 @@ def test_bulk_refund_shows_the_total_by_gateway_and_reports_each_order(
     confirm = client.post(reverse(CHANGELIST), selected).content.decode()
     assert "To be refunded: NMI $120.00, Stripe $450.00." in confirm
     assert f"Refused as things stand (see BLOCKED below): {unpaid.number}." in confirm
+    assert confirm.count("The app will refuse this for") == 1
+    assert f"The app will refuse this for {unpaid.number} as things stand" in confirm
     for order in (stripe_order, nmi_order, unpaid):
         assert f"Before you refund {order.number}" in confirm
     assert not Payment.objects.filter(kind="REFUND").exists()
@@ -229,3 +232,17 @@ def test_an_ordered_product_keeps_what_its_orders_read(
     delete = reverse("admin:orders_product_delete", args=[ordered.pk])
     assert superuser_client.post(delete, {"post": "yes"}).status_code == 403
     assert Product.objects.filter(pk=ordered.pk).exists()
+
+
+def test_the_order_page_counts_failed_charges(gateways, system, cs_user, admin_client_for):
+    payments.set_active_gateway(gateway="stripe", actor=system, reason="test setup")
+    patient = PatientFactory()
+    card = payments.save_card(patient=patient, gateway="stripe", token=DECLINED_CARD, actor=system)
+    order = make_order(patient=patient)
+    for _ in range(2):
+        with pytest.raises(payments.PaymentRequired):
+            payments.charge_invoice(invoice=order.invoice, payment_method=card, actor=system)
+
+    page = admin_client_for(cs_user).get(_page(order)).content.decode()
+
+    assert '<strong id="failed-charges">2 failed charges</strong>' in page
