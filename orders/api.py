@@ -235,7 +235,8 @@ class OrderViewSet(
         requested = request.query_params.get("action", PreflightAction.REFUND)
         if requested not in ORDER_ACTIONS:
             raise InvalidInput(
-                f"action must be one of: {', '.join(ORDER_ACTIONS)}.",
+                "action must be refund or cancel (or reject, or cancel_visit for the order's "
+                "Beluga visit).",
                 code="preflight.unknown_action",
             )
         checklist = order_preflight(self.get_object(), PreflightAction(requested))
