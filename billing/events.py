@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from billing.models import Invoice
+from billing.models import Invoice, PaymentMethod
 from emr.kernel.actors import Actor
 from orders.models import Order
 
@@ -14,4 +14,13 @@ class InvoicePaid:
 
     invoice: Invoice
     order: Order
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class CardRemoved:
+    """Staff removed `card` (it is marked removed, not yet committed): a reaction may refuse,
+    which rolls the removal back."""
+
+    card: PaymentMethod
     actor: Actor

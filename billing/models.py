@@ -44,7 +44,7 @@ class GatewaySettings(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Active gateway: {self.get_active_gateway_display()}"
+        return f"Gateway settings ({self.get_active_gateway_display()} active)"
 
     @classmethod
     def load(cls) -> "GatewaySettings":

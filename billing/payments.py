@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from billing.events import InvoicePaid
+from billing.events import CardRemoved, InvoicePaid
 from billing.invoices import set_invoice_status
 from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
@@ -23,7 +23,7 @@ from emr.kernel.actors import Actor
 from emr.kernel.card_numbers import is_card_number, scrub_card_numbers
 from emr.kernel.errors import DomainError, IntegrationFailed, InvalidInput, StateConflict
 from emr.kernel.events import publish
-from emr.kernel.services import service_transaction
+from emr.kernel.services import require_reason, service_transaction
 from emr.models import Patient
 from emr.workflows.outbox import emit
 from integrations.gateways import registry
@@ -58,8 +58,18 @@ def active_gateway() -> str:
 
 
 def set_active_gateway(*, gateway: str, actor: Actor, reason: str) -> GatewaySettings:
+    """Make `gateway` the one that takes new charges and saves cards. A gateway this server
+    has no credentials for is refused: every charge and saved card would fail."""
     _require_known(gateway)
-    with service_transaction(actor, reason=reason or "Active gateway changed"):
+    reason = require_reason(reason, prompt="Say why the active gateway changes")
+    if missing := registry.missing_settings(gateway):
+        raise IntegrationFailed(
+            f"{Gateway(gateway).label} is not configured on this server ({', '.join(missing)} "
+            "not set), so it cannot become the active gateway: its charges and card saving "
+            "would fail. Ask an administrator to set its credentials first.",
+            code="payment.gateway_not_configured",
+        )
+    with service_transaction(actor, reason=reason):
         current = GatewaySettings.objects.select_for_update().get_or_create(id=1)[0]
         if current.active_gateway != gateway:
             current.active_gateway = gateway
@@ -99,11 +109,7 @@ def save_card(*, patient: Patient, gateway: str, token: str, actor: Actor) -> Pa
     except GatewayError as error:
         raise _charge_error(error) from error
     with service_transaction(actor, reason="Card saved"):
-        for previous in PaymentMethod.objects.select_for_update().filter(
-            patient=patient, is_default=True, removed_at__isnull=True
-        ):
-            previous.is_default = False
-            previous.save()
+        _clear_default(patient.pk)
         return PaymentMethod.objects.create(
             patient=patient,
             gateway=gateway,
@@ -115,6 +121,56 @@ def save_card(*, patient: Patient, gateway: str, token: str, actor: Actor) -> Pa
             exp_year=saved.card.exp_year,
             is_default=True,
         )
+
+
+def _clear_default(patient_id: int) -> None:
+    for previous in PaymentMethod.objects.select_for_update().filter(
+        patient_id=patient_id, is_default=True, removed_at__isnull=True
+    ):
+        previous.is_default = False
+        previous.save()
+
+
+def set_default_card(*, card: PaymentMethod, actor: Actor, reason: str) -> PaymentMethod:
+    """Make `card` the patient's default: the one new charges and renewals fall back to."""
+    reason = require_reason(reason, prompt="Say why this card becomes the default")
+    with service_transaction(actor, reason=reason):
+        card = PaymentMethod.objects.select_for_update().get(pk=card.pk)
+        if card.removed_at is not None:
+            raise StateConflict(
+                f"{card} was removed, so it cannot be the default card.",
+                code="payment.card_removed",
+            )
+        active = active_gateway()
+        if card.gateway != active:
+            raise StateConflict(
+                f"{card} is saved in the {card.get_gateway_display()} vault, but the clinic "
+                f"charges through {Gateway(active).label}: it cannot be charged, so it cannot be "
+                "the default. The patient must save the card again with the active gateway.",
+                code="payment.gateway_mismatch",
+            )
+        if not card.is_default:
+            _clear_default(card.patient_id)
+            card.is_default = True
+            card.save()
+    return card
+
+
+def remove_card(*, card: PaymentMethod, actor: Actor, reason: str) -> PaymentMethod:
+    """Mark `card` removed: the app never charges it again (it stays in the gateway's vault).
+
+    A card a live subscription is charged to is refused (the reaction to `CardRemoved`).
+    """
+    reason = require_reason(reason, prompt="Say why the card is removed")
+    with service_transaction(actor, reason=reason):
+        card = PaymentMethod.objects.select_for_update().get(pk=card.pk)
+        if card.removed_at is not None:
+            raise StateConflict(f"{card} was already removed.", code="payment.card_removed")
+        card.removed_at = timezone.now()
+        card.is_default = False
+        card.save()
+        publish(CardRemoved(card=card, actor=actor))
+    return card
 
 
 def charge_invoice(

@@ -11,7 +11,7 @@ The workflow outbox (`emr.workflows.outbox.emit`) is a different thing: events f
 own automations, delivered after commit by a worker.
 """
 
-from billing.events import InvoicePaid
+from billing.events import CardRemoved, InvoicePaid
 from emr.events import IntakeRejected, IntakeSentBack, IntakeSubmitted
 from emr.intake import order_kept_status
 from emr.kernel import events
@@ -24,6 +24,7 @@ from orders.events import OrderProgressed
 from orders.models import Order
 from orders.services import change_status, recalculate_status
 from orders.states import ACTION_ONLY, OrderStatus
+from subscriptions.billing_cycle import refuse_removing_a_card_in_use
 from subscriptions.lifecycle import cancel_subscription, withdraw_pending_intakes
 from subscriptions.models import Subscription
 from subscriptions.recovery import reactivate_after_payment
@@ -36,6 +37,12 @@ def take_subscription_out_of_recovery(event: InvoicePaid) -> None:
     """The guide's recovery: a paid cycle reactivates its subscription, counts a financed
     payment, runs a scheduled cancellation whose last payment this was, completes a switch."""
     reactivate_after_payment(order=event.order, actor=event.actor)
+
+
+def keep_a_card_a_live_subscription_uses(event: CardRemoved) -> None:
+    """A card an active or paused subscription is charged to is not removed: the removal is
+    refused and rolled back, with the subscription named."""
+    refuse_removing_a_card_in_use(event.card)
 
 
 # --- An order's calculated status moved (orders) --------------------------------------------
@@ -120,6 +127,7 @@ def wait_for_corrected_intake(event: IntakeSentBack) -> None:
 
 REACTIONS = {
     InvoicePaid: [take_subscription_out_of_recovery],
+    CardRemoved: [keep_a_card_a_live_subscription_uses],
     OrderProgressed: [request_telehealth_visit, send_to_pharmacy],
     IntakeRejected: [
         reject_order_of_intake,

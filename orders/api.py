@@ -11,8 +11,8 @@ from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission, StrictIntegerField
 from emr.kernel.errors import InvalidInput
 from emr.models import Patient
+from emr.support.preflight import ORDER_ACTIONS, Check, order_preflight
 from emr.support.preflight import Action as PreflightAction
-from emr.support.preflight import Check, order_preflight
 from orders import services
 from orders.history import order_timeline
 from orders.models import Order, Product
@@ -153,7 +153,7 @@ class PreflightItemSerializer(serializers.Serializer):
 
 class PreflightSerializer(serializers.Serializer):
     action = serializers.CharField()
-    order_number = serializers.CharField()
+    order_number = serializers.CharField(source="subject")
     blocked = serializers.BooleanField()
     items = PreflightItemSerializer(many=True)
     will_not_do = serializers.ListField(child=serializers.CharField())
@@ -225,15 +225,20 @@ class OrderViewSet(
         return Response(PaymentSerializer(refund).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        parameters=[OpenApiParameter("action", enum=[a.value for a in PreflightAction])],
+        parameters=[OpenApiParameter("action", enum=[a.value for a in ORDER_ACTIONS])],
         responses=PreflightSerializer,
     )
     @action(detail=True, methods=["get"])
     def preflight(self, request, pk=None):
-        """The guide's checklist for refunding or cancelling this order."""
+        """The guide's checklist for refunding, cancelling or rejecting this order, or for
+        cancelling its Beluga visit."""
         requested = request.query_params.get("action", PreflightAction.REFUND)
-        if requested not in {action.value for action in PreflightAction}:
-            raise InvalidInput("action must be refund or cancel.", code="preflight.unknown_action")
+        if requested not in ORDER_ACTIONS:
+            raise InvalidInput(
+                "action must be refund or cancel (or reject, or cancel_visit for the order's "
+                "Beluga visit).",
+                code="preflight.unknown_action",
+            )
         checklist = order_preflight(self.get_object(), PreflightAction(requested))
         return Response(PreflightSerializer(checklist).data)
 

@@ -37,7 +37,12 @@ from orders.states import OrderKind, OrderStatus, RecoveryStatus
 from subscriptions.lifecycle import close_subscription, lock_subscription, set_subscription_status
 from subscriptions.models import Plan, RenewalNotice, Subscription, SubscriptionCycle
 from subscriptions.recovery import record_failed_attempt
-from subscriptions.states import BillingInterval, CancellationCause, SubscriptionStatus
+from subscriptions.states import (
+    LIVE_STATUSES,
+    BillingInterval,
+    CancellationCause,
+    SubscriptionStatus,
+)
 
 # --- Billing dates --------------------------------------------------------------------------------
 
@@ -172,6 +177,23 @@ def change_card(
         subscription.payment_method = card
         subscription.save()
     return subscription
+
+
+def live_subscriptions_paying_with(card: PaymentMethod) -> QuerySet[Subscription]:
+    return Subscription.objects.filter(payment_method=card, status__in=LIVE_STATUSES).order_by("pk")
+
+
+def refuse_removing_a_card_in_use(card: PaymentMethod) -> None:
+    """A card a live subscription is charged to stays: its next renewal would find no card."""
+    used_by = list(live_subscriptions_paying_with(card)[:3])
+    if used_by:
+        names = ", ".join(f"{s} ({s.get_status_display().lower()})" for s in used_by)
+        raise StateConflict(
+            f"{card} pays for subscription {names}, so it cannot be removed: the next renewal "
+            "would find no card. Cancel the subscription first, or escalate to billing/admin "
+            "to move it to another card.",
+            code="payment.card_in_use",
+        )
 
 
 # --- Charging a cycle's invoice, and what the answer means for recovery ---------------------------

@@ -42,6 +42,9 @@ def _refuse(current: str, target: str) -> InvalidTransition:
 
 subscription_transitions = TransitionTable(SUBSCRIPTION_TRANSITIONS, refuse=_refuse)
 
+# Subscriptions that will still be billed (a paused one resumes, or is reactivated by a payment).
+LIVE_STATUSES = frozenset({S.ACTIVE, S.PAUSED})
+
 
 class BillingInterval(models.TextChoices):
     MONTH = "MONTH", "Month"

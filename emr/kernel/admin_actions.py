@@ -1,6 +1,7 @@
 """Admin actions that change status: a confirmation page asking for a reason (and, where there
-is a choice, the target), then the service for each selected record. Refusals come back as
-messages with the service's sentence; nothing is changed for a refused record."""
+is a choice, the target), then the service for each selected record. Each record's outcome comes
+back as its own message: the sentence the service's door wrote, or the refusal's sentence;
+nothing is changed for a refused record."""
 
 from collections.abc import Callable, Sequence
 
@@ -24,16 +25,21 @@ def reasoned_action(
     *,
     name: str,
     description: str,
-    run: Callable[..., object],
+    run: Callable[..., str | None],
     permission: str | None = None,
     choices: Sequence[tuple[str, str]] | Callable[[], Sequence[tuple[str, str]]] | None = None,
     choice_label: str = "New status",
     checklist: Callable[[object], object] | None = None,
+    summary: Callable[[list], Sequence[str]] | None = None,
 ):
     """An admin action calling `run(obj, actor=…, reason=…[, target=…])` per selected object.
 
-    `checklist(obj)` (a preflight) is shown for each object on the confirmation page.
+    `run` returns the sentence staff read about that object (naming it, since several are
+    reported together), or None for a generic one. `checklist(obj)` (a preflight, or None) is
+    shown for each object on the confirmation page; `summary(objects)` gives lines shown above
+    them, such as what the whole selection adds up to.
     """
+    label = description.split("…")[0].strip()
 
     class ActionForm(ReasonForm):
         if choices:
@@ -53,21 +59,34 @@ def reasoned_action(
                 extra = {"target": form.cleaned_data["target"]} if choices else {}
                 for obj in queryset:
                     try:
-                        run(obj, actor=actor, reason=form.cleaned_data["reason"], **extra)
+                        sentence = run(
+                            obj, actor=actor, reason=form.cleaned_data["reason"], **extra
+                        )
                     except DomainError as error:
                         modeladmin.message_user(
                             request, f"{obj}: refused. {error.detail}", level=messages.ERROR
                         )
                     else:
-                        modeladmin.message_user(request, f"{obj}: done.", level=messages.SUCCESS)
+                        modeladmin.message_user(
+                            request,
+                            sentence or f"{obj}: {label} done; its history shows what changed.",
+                            level=messages.SUCCESS,
+                        )
                 return None
         else:
             form = ActionForm()
+        objects = list(queryset)
         context = {
             **modeladmin.admin_site.each_context(request),
             "title": description,
-            "objects": queryset,
-            "checklists": [checklist(obj) for obj in queryset] if checklist else [],
+            "action_label": label,
+            "objects": objects,
+            "summary": summary(objects) if summary else [],
+            "checklists": [
+                preflight
+                for obj in objects
+                if checklist and (preflight := checklist(obj)) is not None
+            ],
             "form": form,
             "action_name": name,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

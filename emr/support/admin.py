@@ -431,7 +431,7 @@ class FailedPaymentAdmin(ReadOnlyPageMixin, admin.ModelAdmin):
     list_display = [
         "order_link",
         "recovery",
-        "attempts",
+        "failed_charge_count",
         "next_retry",
         "patient_link",
         "invoice_number",
@@ -462,9 +462,9 @@ class FailedPaymentAdmin(ReadOnlyPageMixin, admin.ModelAdmin):
     def recovery(self, order: FailedPayment) -> str:
         return order.get_recovery_status_display() if order.recovery_status else "-"
 
-    @admin.display(description="Attempts", ordering="recovery_attempts")
-    def attempts(self, order: FailedPayment) -> int:
-        return order.recovery_attempts
+    @admin.display(description="Failed charges", ordering="failed_charges")
+    def failed_charge_count(self, order: FailedPayment) -> int:
+        return order.failed_charges
 
     @admin.display(description="Next retry", ordering="recovery_next_retry_at")
     def next_retry(self, order: FailedPayment):

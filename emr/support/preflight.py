@@ -7,22 +7,54 @@ The loader issues a fixed number of queries, whatever the order's history.
 """
 
 import enum
+from collections import defaultdict
 from dataclasses import dataclass, field
 
-from billing.models import Invoice, Payment
+from django.db.models import Count, Exists, OuterRef
+
+from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
 from billing.refunds import RefundAssessment, Refusal, assess_refund
-from billing.states import Gateway, InvoiceStatus
+from billing.states import Gateway, InvoiceStatus, PaymentStatus
 from emr.kernel.money import format_cents
+from integrations.beluga.services import refusal_to_cancel
 from integrations.beluga.states import OPEN_VISIT_STATUSES
+from integrations.gateways import registry
 from integrations.pharmacy.states import PharmacyOrderStatus
 from orders.models import Order
 from orders.states import OrderStatus
-from subscriptions.states import OPEN_SWITCH_STATUSES, SubscriptionStatus
+from subscriptions.billing_cycle import live_subscriptions_paying_with
+from subscriptions.models import Subscription
+from subscriptions.states import LIVE_STATUSES, OPEN_SWITCH_STATUSES, SubscriptionStatus
 
 
 class Action(enum.StrEnum):
     REFUND = "refund"
     CANCEL = "cancel"
+    REJECT = "reject"
+    CANCEL_VISIT = "cancel_visit"
+    REMOVE_CARD = "remove_card"
+    SWITCH_GATEWAY = "switch_gateway"
+
+
+# The checklists an order has (`?action=` of the API).
+ORDER_ACTIONS = (Action.REFUND, Action.CANCEL, Action.REJECT, Action.CANCEL_VISIT)
+
+HEADINGS = {
+    Action.REFUND: "Before you refund {}",
+    Action.CANCEL: "Before you cancel {}",
+    Action.REJECT: "Before you reject {}",
+    Action.CANCEL_VISIT: "Before you cancel the Beluga visit of {}",
+    Action.REMOVE_CARD: "Before you remove {}",
+    Action.SWITCH_GATEWAY: "Before you make {} the active gateway",
+}
+
+# How each sentence names the action it warns about.
+DOING = {
+    Action.REFUND: "Refunding",
+    Action.CANCEL: "Cancelling the order",
+    Action.REJECT: "Rejecting the order",
+    Action.CANCEL_VISIT: "Cancelling the visit",
+}
 
 
 class Check(enum.StrEnum):
@@ -43,13 +75,17 @@ class Item:
 @dataclass(frozen=True)
 class Preflight:
     action: Action
-    order_number: str
+    subject: str  # what the action is done to: an order number, a subscription, a card
     items: list[Item]
     will_not_do: list[str] = field(default_factory=list)
 
     @property
     def blocked(self) -> bool:
         return any(item.state == Check.BLOCKED for item in self.items)
+
+    @property
+    def heading(self) -> str:
+        return HEADINGS[self.action].format(self.subject)
 
 
 WILL_NOT_DO = {
@@ -68,6 +104,19 @@ WILL_NOT_DO = {
         "cancel a Beluga visit",
         "void a pharmacy order",
         "stop a shipment already in progress",
+    ],
+    Action.REJECT: [
+        "refund the patient: rejection alone returns no money",
+        "cancel the patient's subscription",
+        "reject the patient's intake",
+        "cancel a Beluga visit",
+        "void a pharmacy order",
+    ],
+    Action.CANCEL_VISIT: [
+        "refund the patient",
+        "cancel the order",
+        "cancel the subscription",
+        "void pharmacy fulfilment",
     ],
 }
 
@@ -89,14 +138,46 @@ def load_order(order_id: int) -> Order:
 
 
 def order_preflight(order: Order, action: Action) -> Preflight:
+    """The checklist before `action` (one of ORDER_ACTIONS) on `order`."""
     order = load_order(order.pk)
-    checks = _refund_items if action == Action.REFUND else _cancel_items
+    checks = {
+        Action.REFUND: _refund_items,
+        Action.CANCEL: _cancel_items,
+        Action.REJECT: _reject_items,
+        Action.CANCEL_VISIT: _visit_cancel_items,
+    }[action]
     return Preflight(
         action=action,
-        order_number=order.number,
+        subject=order.number,
         items=checks(order),
         will_not_do=WILL_NOT_DO[action],
     )
+
+
+def refund_summary(orders) -> list[str]:
+    """What refunding each of `orders` in full would return, added up by gateway, and which of
+    them the refund flow would refuse: the lines above a bulk refund's checklists."""
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    refused = []
+    for order in orders:
+        assessment = assess_refund(load_order(order.pk))
+        if assessment.refusals or assessment.charge is None:
+            refused.append(order.number)
+            continue
+        charge = assessment.charge
+        totals[(charge.gateway, charge.currency)] += assessment.amount_cents
+    lines = []
+    if totals:
+        amounts = ", ".join(
+            f"{Gateway(gateway).label} {format_cents(cents, currency)}"
+            for (gateway, currency), cents in sorted(totals.items())
+        )
+        lines.append(f"To be refunded: {amounts}.")
+    else:
+        lines.append("Nothing would be refunded: the app refuses every order selected.")
+    if refused:
+        lines.append(f"Refused as things stand (see BLOCKED below): {', '.join(refused)}.")
+    return lines
 
 
 def _invoice(order: Order) -> Invoice | None:
@@ -135,7 +216,6 @@ def _refund_items(order: Order) -> list[Item]:
 
 
 def _cancel_items(order: Order) -> list[Item]:
-    invoice = _invoice(order)
     return [
         Item(
             "what",
@@ -145,8 +225,8 @@ def _cancel_items(order: Order) -> list[Item]:
             "visit or pharmacy order is cancelled with its own tool.",
         ),
         _who(order),
-        _order_status_for_cancel(order),
-        _paid_item(invoice),
+        _order_status_to_close(order, Action.CANCEL),
+        _money_item(order, Action.CANCEL),
         _shipment_item(order, Action.CANCEL),
         _prescription_item(order, Action.CANCEL),
         _beluga_item(order, Action.CANCEL),
@@ -159,13 +239,68 @@ def _cancel_items(order: Order) -> list[Item]:
             Check.INFO,
             "Dose changes are not tracked in this app: check the chart notes before cancelling.",
         ),
+        _refund_expectation(Action.CANCEL),
+    ]
+
+
+def _reject_items(order: Order) -> list[Item]:
+    return [
         Item(
-            "refund_expectation",
-            "Patient's refund expectation",
+            "what",
+            "What is being rejected",
             Check.INFO,
-            "Ask whether the patient expects money back: cancelling alone returns nothing.",
+            "This rejects the order (status REJECTED): it will not go ahead. Rejecting the "
+            "patient's intake is a medical decision made on the intake (it also cancels linked "
+            "subscriptions); use Needs Correction there when the patient should fix answers.",
+        ),
+        _who(order),
+        _order_status_to_close(order, Action.REJECT),
+        _money_item(order, Action.REJECT),
+        _shipment_item(order, Action.REJECT),
+        _prescription_item(order, Action.REJECT),
+        _beluga_item(order, Action.REJECT),
+        _pharmacy_item(order, Action.REJECT),
+        _subscription_item(order, Action.REJECT),
+        _refund_expectation(Action.REJECT),
+    ]
+
+
+def _visit_cancel_items(order: Order) -> list[Item]:
+    # The guide: "Escalate before canceling Beluga if payment, prescription, fulfillment, or
+    # subscription impact is unclear" — those four come right after the visit itself.
+    return [
+        Item(
+            "what",
+            "What is being cancelled",
+            Check.INFO,
+            "This cancels the Beluga visit only, at Beluga and here. The order, its payment, "
+            "the subscription and any pharmacy order stay as they are.",
+        ),
+        _who(order),
+        _visit_item(order),
+        _money_item(order, Action.CANCEL_VISIT),
+        _prescription_item(order, Action.CANCEL_VISIT),
+        _pharmacy_item(order, Action.CANCEL_VISIT),
+        _shipment_item(order, Action.CANCEL_VISIT),
+        _subscription_item(order, Action.CANCEL_VISIT),
+        Item(
+            "escalate",
+            "When unsure",
+            Check.INFO,
+            "If the payment, prescription, fulfilment or subscription impact is unclear, "
+            "escalate before cancelling the visit.",
         ),
     ]
+
+
+def _refund_expectation(action: Action) -> Item:
+    return Item(
+        "refund_expectation",
+        "Patient's refund expectation",
+        Check.INFO,
+        f"Ask whether the patient expects money back: {DOING[action].lower()} alone returns "
+        "nothing.",
+    )
 
 
 def _who(order: Order) -> Item:
@@ -179,17 +314,27 @@ def _who(order: Order) -> Item:
     )
 
 
-def _order_status_for_cancel(order: Order) -> Item:
+# The status each closing action sets, and how its sentences name it.
+CLOSES = {
+    Action.CANCEL: (OrderStatus.CANCELLED, "cancelled", "Cancellation"),
+    Action.REJECT: (OrderStatus.REJECTED, "rejected", "Rejection"),
+}
+
+
+def _order_status_to_close(order: Order, action: Action) -> Item:
+    target, done, noun = CLOSES[action]
     label = order.get_status_display()
-    if order.transitions.can(order.status, OrderStatus.CANCELLED):
-        return Item("order_status", "Order status", Check.OK, f"{label}: it can be cancelled.")
-    if order.shipped_at or order.status in {OrderStatus.SHIPPED, OrderStatus.COMPLETED}:
+    if order.transitions.can(order.status, target):
+        return Item("order_status", "Order status", Check.OK, f"{label}: it can be {done}.")
+    if order.is_locked:
+        sentence = "Refunded: the order is locked and its status can no longer change."
+    elif order.shipped_at or order.status in {OrderStatus.SHIPPED, OrderStatus.COMPLETED}:
         sentence = (
-            f"{label}: the order has already shipped. Cancellation may no longer be possible; "
+            f"{label}: the order has already shipped. {noun} may no longer be possible; "
             "this may be a return/refund policy case."
         )
     else:
-        sentence = f"{label}: an order in this status cannot be cancelled."
+        sentence = f"{label}: an order in this status cannot be {done}."
     return Item("order_status", "Order status", Check.BLOCKED, sentence)
 
 
@@ -300,35 +445,66 @@ def _remaining_item(assessment: RefundAssessment, refusal: Refusal | None) -> It
     )
 
 
-def _paid_item(invoice: Invoice | None) -> Item:
-    if invoice is not None and invoice.status == InvoiceStatus.PAID:
+def _money_item(order: Order, action: Action) -> Item:
+    """What the patient paid for this order and what of it is still held, from the payments
+    themselves: a refund cancels the invoice, so its status alone cannot say."""
+    assessment = assess_refund(order)
+    invoice, charge = assessment.invoice, assessment.charge
+    if charge is None:
+        if invoice is None:
+            sentence = "No invoice: nothing was paid."
+        elif invoice.status == InvoiceStatus.SENT and action in CLOSES:
+            sentence = f"Nothing was paid; the open invoice {invoice.number} closes with the order."
+        elif invoice.status == InvoiceStatus.SENT:
+            sentence = f"Nothing was paid; invoice {invoice.number} is open."
+        else:
+            state = invoice.get_status_display().lower()
+            sentence = f"Nothing was paid; invoice {invoice.number} is {state}."
+        return Item("payment", "Payment", Check.OK, sentence)
+    currency = charge.currency
+    paid = format_cents(charge.amount_cents, currency)
+    gateway = Gateway(charge.gateway).label
+    held = assessment.remaining_cents
+    pending = sum(r.amount_cents for r in charge.refunds.all() if r.status == PaymentStatus.PENDING)
+    refunded = format_cents(charge.amount_cents - held, currency)
+    still_pending = f" ({format_cents(pending, currency)} of it still pending at the gateway)"
+    refunded_part = f"{refunded} refunded{still_pending if pending else ''}"
+    if held <= 0:
         return Item(
             "payment",
             "Payment",
-            Check.WARN,
-            f"{invoice.number} is paid ({format_cents(invoice.amount_cents, invoice.currency)}). "
-            "Cancelling does not refund it: if the patient needs money back, refund as well.",
+            Check.OK,
+            f"{paid} was paid through {gateway} and {refunded_part}: nothing is held for "
+            "this order.",
         )
+    doing = DOING[action]
+    if held < charge.amount_cents:
+        paid_so_far = (
+            f"{paid} was paid through {gateway}, {refunded_part}: "
+            f"{format_cents(held, currency)} is still held."
+        )
+    else:
+        paid_so_far = f"{invoice.number} is paid ({paid} through {gateway})."
     return Item(
         "payment",
         "Payment",
-        Check.OK,
-        "Nothing was paid; the open invoice is closed with the order.",
+        Check.WARN,
+        f"{paid_so_far} {doing} does not refund it: if the patient needs money back, refund "
+        "as well.",
     )
 
 
 def _shipment_item(order: Order, action: Action) -> Item:
     if order.shipped_at is None:
         return Item("shipment", "Shipment", Check.OK, "Not shipped.")
-    consequence = (
-        "refunding does not stop or recall it"
-        if action == Action.REFUND
-        else "cancelling is no longer possible"
-    )
+    if action in CLOSES:
+        state, consequence = Check.BLOCKED, f"{DOING[action].lower()} is no longer possible"
+    else:
+        state, consequence = Check.WARN, f"{DOING[action].lower()} does not stop or recall it"
     return Item(
         "shipment",
         "Shipment",
-        Check.WARN if action == Action.REFUND else Check.BLOCKED,
+        state,
         f"Shipped on {order.shipped_at:%Y-%m-%d}: {consequence}.",
     )
 
@@ -338,7 +514,7 @@ def _pharmacy_item(order: Order, action: Action) -> Item:
     if not active:
         return Item("pharmacy", "Pharmacy fulfilment", Check.OK, "No pharmacy fulfilment started.")
     pharmacy_order = active[0]
-    verb = "Refunding" if action == Action.REFUND else "Cancelling the order"
+    verb = DOING[action]
     return Item(
         "pharmacy",
         "Pharmacy fulfilment",
@@ -354,7 +530,7 @@ def _beluga_item(order: Order, action: Action) -> Item:
     if visit is None or visit.status not in OPEN_VISIT_STATUSES:
         state = visit.get_status_display() if visit else "none"
         return Item("beluga", "Beluga visit", Check.OK, f"No open Beluga visit ({state}).")
-    verb = "Refunding" if action == Action.REFUND else "Cancelling the order"
+    verb = DOING[action]
     return Item(
         "beluga",
         "Beluga visit",
@@ -364,11 +540,24 @@ def _beluga_item(order: Order, action: Action) -> Item:
     )
 
 
+def _visit_item(order: Order) -> Item:
+    visit = getattr(order, "beluga_visit", None)
+    if visit is None:
+        return Item(
+            "beluga", "Beluga visit", Check.BLOCKED, "This order has no Beluga visit to cancel."
+        )
+    name = f"Beluga visit {visit.master_id}" if visit.master_id else "The Beluga visit"
+    state = visit.get_status_display().lower()
+    if refusal := refusal_to_cancel(visit):
+        return Item("beluga", "Beluga visit", Check.BLOCKED, f"{name} is {state}. {refusal.detail}")
+    return Item("beluga", "Beluga visit", Check.OK, f"{name} is {state}: it can be cancelled.")
+
+
 def _prescription_item(order: Order, action: Action) -> Item:
     prescriptions = list(order.prescriptions.all())
     if not prescriptions:
         return Item("prescription", "Prescription", Check.OK, "No prescription written.")
-    verb = "Refunding" if action == Action.REFUND else "Cancelling"
+    verb = DOING[action]
     return Item(
         "prescription",
         "Prescription",
@@ -388,7 +577,7 @@ def _subscription_item(order: Order, action: Action) -> Item:
             Check.INFO,
             f"Linked to {subscription} ({subscription.get_status_display().lower()}).",
         )
-    verb = "Refunding" if action == Action.REFUND else "Cancelling the order"
+    verb = DOING[action]
     return Item(
         "subscription",
         "Subscription",
@@ -468,7 +657,7 @@ def subscription_cancel_preflight(subscription) -> Preflight:
         )
     return Preflight(
         action=Action.CANCEL,
-        order_number=str(subscription),
+        subject=str(subscription),
         items=items,
         will_not_do=SUBSCRIPTION_WILL_NOT_DO,
     )
@@ -503,4 +692,156 @@ def _subscription_balance(subscription) -> Item:
         "This subscription still has remaining financed balance. Cancellation can be scheduled "
         "after the remaining recovery payments are complete, or billing/admin can review the "
         "account.",
+    )
+
+
+CARD_WILL_NOT_DO = [
+    "delete the card from the gateway's vault",
+    "refund or cancel anything already charged to it",
+]
+
+
+def card_removal_preflight(card: PaymentMethod) -> Preflight:
+    """Before removing a saved card: who it belongs to, what is charged to it, the default."""
+    patient = card.patient
+    used_by = list(live_subscriptions_paying_with(card)[:3])
+    if used_by:
+        names = ", ".join(f"{s} ({s.get_status_display().lower()})" for s in used_by)
+        subscriptions = Item(
+            "subscriptions",
+            "Subscriptions",
+            Check.BLOCKED,
+            f"{names} is charged to this card: the app will not remove it while a live "
+            "subscription uses it.",
+        )
+    else:
+        subscriptions = Item(
+            "subscriptions",
+            "Subscriptions",
+            Check.OK,
+            "No active or paused subscription is charged to this card.",
+        )
+    if card.is_default:
+        default = Item(
+            "default",
+            "Default card",
+            Check.WARN,
+            "This is the patient's default card: after removal no card is the default until "
+            "another one is made the default.",
+        )
+    else:
+        default = Item("default", "Default card", Check.OK, "Not the patient's default card.")
+    return Preflight(
+        action=Action.REMOVE_CARD,
+        subject=str(card),
+        items=[
+            Item(
+                "card",
+                "Card",
+                Check.INFO,
+                f"{card} of {patient.full_name} ({patient.email}), expires "
+                f"{card.exp_month:02d}/{card.exp_year}. It stays in the "
+                f"{card.get_gateway_display()} vault; the app will not charge it again.",
+            ),
+            subscriptions,
+            default,
+        ],
+        will_not_do=CARD_WILL_NOT_DO,
+    )
+
+
+GATEWAY_SWITCH_WILL_NOT_DO = [
+    "move saved cards into the other gateway's vault",
+    "change where existing payments are refunded",
+]
+
+
+def gateway_switch_preflight(target: str) -> Preflight:
+    """Before making `target` the active gateway: is it configured here, and whose saved cards
+    and live subscriptions it cannot charge."""
+    label = Gateway(target).label
+    active = GatewaySettings.load().active_gateway
+    active_label = Gateway(active).label
+    missing = registry.missing_settings(target)
+    if missing:
+        names = ", ".join(missing)
+        configured = Item(
+            "configured",
+            "Configured on this server",
+            Check.BLOCKED,
+            f"No: {names} {'is' if len(missing) == 1 else 'are'} not set. The app refuses the "
+            "switch until an administrator sets the gateway's credentials.",
+        )
+    else:
+        names = ", ".join(registry.REQUIRED_SETTINGS[target])
+        configured = Item(
+            "configured", "Configured on this server", Check.OK, f"Yes: {names} are set."
+        )
+    cards = (
+        PaymentMethod.objects.filter(removed_at__isnull=True)
+        .exclude(gateway=target)
+        .aggregate(cards=Count("id"), patients=Count("patient", distinct=True))
+    )
+    if cards["cards"]:
+        stranded = Item(
+            "cards",
+            "Saved cards",
+            Check.WARN,
+            f"{cards['cards']} saved card(s) of {cards['patients']} patient(s) are in another "
+            f"vault and cannot be charged through {label}: those patients must save their card "
+            "again.",
+        )
+    else:
+        stranded = Item(
+            "cards", "Saved cards", Check.OK, f"Every saved card can be charged through {label}."
+        )
+    without_card = (
+        Subscription.objects.filter(status__in=LIVE_STATUSES)
+        .filter(
+            ~Exists(
+                PaymentMethod.objects.filter(
+                    patient=OuterRef("patient"), gateway=target, removed_at__isnull=True
+                )
+            )
+        )
+        .count()
+    )
+    if without_card:
+        renewals = Item(
+            "subscriptions",
+            "Live subscriptions",
+            Check.WARN,
+            f"{without_card} active or paused subscription(s) have no card saved with {label}: "
+            "their next renewal will wait for the patient to add one (Needs a payment method).",
+        )
+    else:
+        renewals = Item(
+            "subscriptions",
+            "Live subscriptions",
+            Check.OK,
+            f"Every active or paused subscription has a card saved with {label} to renew with.",
+        )
+    return Preflight(
+        action=Action.SWITCH_GATEWAY,
+        subject=label,
+        items=[
+            configured,
+            Item(
+                "charges",
+                "New charges",
+                Check.INFO,
+                f"{active_label} is active now. After the switch, {label} takes every new "
+                "charge, invoice payment, saved card and renewal.",
+            ),
+            stranded,
+            renewals,
+            Item(
+                "refunds",
+                "Refunds",
+                Check.INFO,
+                "Refunds still go back through the gateway of each original payment: keep "
+                f"{active_label} configured while its payments may be refunded.",
+            ),
+        ],
+        will_not_do=GATEWAY_SWITCH_WILL_NOT_DO,
     )

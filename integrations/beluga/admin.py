@@ -1,31 +1,30 @@
 """EMR -> Orders -> Beluga Telehealth, and EMR -> Beluga Logs (the guide's two places to cancel a
-visit from). Everything here is read-only but the actions, which call the services."""
+visit from). Everything here is read-only. Cancelling a visit opens the order page's
+"Cancel Beluga visit…" tool, whose confirmation page has the guide's checklist (payment,
+prescription, fulfilment, subscription), so the visit is cancelled one way from every page."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from emr.kernel.admin_actions import reasoned_action
 from emr.kernel.admin_pages import ReadOnlyAdminMixin
-from emr.kernel.errors import NotFound
 from integrations.beluga import services
 from integrations.beluga.models import BelugaLog, BelugaMessage, BelugaVisit, BelugaWebhookEvent
+from integrations.beluga.states import OPEN_VISIT_STATUSES
 
 
-def _cancel_visit(visit: BelugaVisit, *, actor, reason) -> None:
-    services.cancel_visit(visit=visit, actor=actor, reason=reason)
+def _retry_submission(visit: BelugaVisit, *, actor, reason) -> str:
+    visit = services.retry_submission(visit=visit, actor=actor, reason=reason)
+    return f"The Beluga visit of {visit.order} is {visit.get_submit_status_display().lower()}."
 
 
-def _retry_submission(visit: BelugaVisit, *, actor, reason) -> None:
-    services.retry_submission(visit=visit, actor=actor, reason=reason)
-
-
-def _cancel_logged_visit(log: BelugaLog, *, actor, reason) -> None:
-    if log.visit is None:
-        raise NotFound("This log row belongs to no visit here.", code="beluga.no_visit")
-    services.cancel_visit(visit=log.visit, actor=actor, reason=reason)
-
-
-CANCEL_DESCRIPTION = "Cancel Beluga visit… (the visit only: no refund, order stays as it is)"
+def cancel_link(visit: BelugaVisit | None):
+    if visit is None or visit.status not in OPEN_VISIT_STATUSES:
+        return "-"
+    url = reverse("admin:orders_order_tool", args=[visit.order_id, "cancel_visit"])
+    return format_html('<a href="{}" class="cancel-visit">Cancel visit…</a>', url)
 
 
 class BelugaLogInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -49,8 +48,9 @@ class BelugaVisitAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "master_id",
         "order",
-        "submit_status",
         "status",
+        "cancel",
+        "submit_status",
         "resolved_status",
         "submitted_at",
         "cancelled_at",
@@ -65,6 +65,7 @@ class BelugaVisitAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     ]
     readonly_fields = [
         "order",
+        "cancel",
         "master_id",
         "submit_status",
         "submit_error",
@@ -79,18 +80,16 @@ class BelugaVisitAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     inlines = [BelugaMessageInline, BelugaLogInline]
     actions = [
         reasoned_action(
-            name="cancel_beluga_visit",
-            description=CANCEL_DESCRIPTION,
-            run=_cancel_visit,
-            permission="beluga.cancel_belugavisit",
-        ),
-        reasoned_action(
             name="retry_beluga_submission",
             description="Retry Beluga submission…",
             run=_retry_submission,
             permission="beluga.submit_belugavisit",
         ),
     ]
+
+    @admin.display(description="Cancel")
+    def cancel(self, visit: BelugaVisit):
+        return cancel_link(visit)
 
 
 @admin.register(BelugaLog)
@@ -100,6 +99,7 @@ class BelugaLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "direction",
         "operation",
         "master_id",
+        "cancel",
         "http_status",
         "error",
         "duration_ms",
@@ -108,14 +108,10 @@ class BelugaLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["visit"]
     search_fields = ["master_id", "visit__order__number"]
     date_hierarchy = "created_at"
-    actions = [
-        reasoned_action(
-            name="cancel_logged_beluga_visit",
-            description=CANCEL_DESCRIPTION,
-            run=_cancel_logged_visit,
-            permission="beluga.cancel_belugavisit",
-        )
-    ]
+
+    @admin.display(description="Cancel")
+    def cancel(self, log: BelugaLog):
+        return cancel_link(log.visit)
 
 
 @admin.register(BelugaMessage)

@@ -30,12 +30,20 @@ def merchant_account(gateway: GatewayName) -> str:
     return _fingerprint(gateway, secret) if secret else ""
 
 
+# The settings a gateway needs before it can be called: "configured" means all of them are set.
+REQUIRED_SETTINGS = {
+    GatewayName.STRIPE: ("STRIPE_SECRET_KEY", "STRIPE_API_BASE"),
+    GatewayName.NMI: ("NMI_SECURITY_KEY", "NMI_API_URL", "NMI_QUERY_URL"),
+}
+
+
+def missing_settings(gateway: str) -> list[str]:
+    """The names of the settings `gateway` still needs (never their values)."""
+    return [name for name in REQUIRED_SETTINGS.get(gateway, ()) if not getattr(settings, name)]
+
+
 def is_configured(gateway: str) -> bool:
-    if gateway == GatewayName.STRIPE:
-        return bool(settings.STRIPE_SECRET_KEY and settings.STRIPE_API_BASE)
-    if gateway == GatewayName.NMI:
-        return bool(settings.NMI_SECURITY_KEY and settings.NMI_API_URL and settings.NMI_QUERY_URL)
-    return False
+    return gateway in REQUIRED_SETTINGS and not missing_settings(gateway)
 
 
 def gateway_for(gateway: str) -> PaymentGateway:

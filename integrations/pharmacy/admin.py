@@ -16,25 +16,43 @@ from integrations.pharmacy.models import (
 from integrations.pharmacy.states import FulfilmentFinding
 
 
-def _void(pharmacy_order, *, actor, reason) -> None:
+def _void(pharmacy_order, *, actor, reason) -> str:
     services.void_pharmacy_order(pharmacy_order=pharmacy_order, actor=actor, reason=reason)
-
-
-def _send(pharmacy_order, *, actor, reason) -> None:
-    if pharmacy_order.pharmacy in services.API_PHARMACIES:
-        services.send_to_dispensepro(pharmacy_order=pharmacy_order, actor=actor, reason=reason)
-    else:
-        services.record_sent_manually(pharmacy_order=pharmacy_order, actor=actor, reason=reason)
-
-
-def _record_check(pharmacy_order, *, actor, reason, target) -> None:
-    services.record_fulfilment_check(
-        pharmacy_order=pharmacy_order, finding=target, note=reason, actor=actor
+    return (
+        f"{pharmacy_order.reference} ({pharmacy_order.order}) is voided at DispensePro. This is "
+        "not a refund, and the order's status did not change."
     )
 
 
-def _refresh(pharmacy_order, *, actor, reason) -> None:
-    services.refresh_from_dispensepro(pharmacy_order=pharmacy_order, actor=actor)
+def _send(pharmacy_order, *, actor, reason) -> str:
+    if pharmacy_order.pharmacy in services.API_PHARMACIES:
+        services.send_to_dispensepro(pharmacy_order=pharmacy_order, actor=actor, reason=reason)
+        return f"{pharmacy_order.reference} ({pharmacy_order.order}) is sent to DispensePro."
+    services.record_sent_manually(pharmacy_order=pharmacy_order, actor=actor, reason=reason)
+    return (
+        f"{pharmacy_order.reference} ({pharmacy_order.order}) is recorded as sent to "
+        f"{pharmacy_order.get_pharmacy_display()}."
+    )
+
+
+def _record_check(pharmacy_order, *, actor, reason, target) -> str:
+    check = services.record_fulfilment_check(
+        pharmacy_order=pharmacy_order, finding=target, note=reason, actor=actor
+    )
+    pharmacy_order.refresh_from_db()
+    return (
+        f"{pharmacy_order.reference} ({pharmacy_order.order}): recorded "
+        f"“{check.get_finding_display()}”. Its status is now "
+        f"“{pharmacy_order.get_status_display()}”."
+    )
+
+
+def _refresh(pharmacy_order, *, actor, reason) -> str:
+    pharmacy_order = services.refresh_from_dispensepro(pharmacy_order=pharmacy_order, actor=actor)
+    return (
+        f"{pharmacy_order.reference} ({pharmacy_order.order}): refreshed from DispensePro. "
+        f"Its status is “{pharmacy_order.get_status_display()}”."
+    )
 
 
 @admin.register(ProductPharmacyRoute)

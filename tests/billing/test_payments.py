@@ -4,10 +4,12 @@ from rest_framework.test import APIClient
 from billing import payments
 from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
 from billing.states import InvoiceStatus, PaymentStatus
+from emr.kernel.errors import IntegrationFailed, InvalidInput, StateConflict
 from emr.workflows.models import WorkflowEvent
 from orders.models import Order
 from orders.states import OrderStatus
-from tests.factories import PatientFactory, ProductFactory, make_order
+from subscriptions.states import SubscriptionStatus
+from tests.factories import PatientFactory, ProductFactory, SubscriptionFactory, make_order
 from tests.fixtures.gateways import NMI_CARD, STRIPE_CARD
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +157,87 @@ def test_pay_needs_exactly_one_source(api, payload):
     response = api.post(f"/api/v1/invoices/{order.invoice.pk}/pay/", payload, format="json")
     assert response.status_code == 400
     assert not Payment.objects.exists()
+
+
+def test_the_active_gateway_cannot_be_one_this_server_has_no_keys_for(
+    api, billing_admin, settings, system
+):
+    settings.NMI_SECURITY_KEY = ""
+    admin = APIClient()
+    admin.force_authenticate(billing_admin)
+
+    response = admin.put("/api/v1/settings/active-gateway/", {"gateway": "nmi"}, format="json")
+
+    assert response.status_code == 502
+    assert response.json()["code"] == "payment.gateway_not_configured"
+    assert (
+        "NMI is not configured on this server (NMI_SECURITY_KEY not set)"
+        in (response.json()["detail"])
+    )
+    assert GatewaySettings.load().active_gateway == "stripe"
+    with pytest.raises(IntegrationFailed):
+        payments.set_active_gateway(gateway="nmi", actor=system, reason="Processor changed")
+    assert not GatewaySettings.history.filter(active_gateway="nmi").exists()
+
+
+def _card(patient, gateway="stripe", token=STRIPE_CARD, *, actor):
+    return payments.save_card(patient=patient, gateway=gateway, token=token, actor=actor)
+
+
+def test_a_card_becomes_the_default_and_the_previous_one_no_longer_is(api, system):
+    patient = PatientFactory()
+    first, second = _card(patient, actor=system), _card(patient, actor=system)
+
+    payments.set_default_card(card=first, actor=system, reason="Patient prefers the old card")
+
+    defaults = PaymentMethod.objects.filter(patient=patient, is_default=True)
+    assert list(defaults.values_list("id", flat=True)) == [first.pk]
+    assert PaymentMethod.history.filter(id=second.pk).latest("history_id").is_default is False
+
+
+def test_a_card_of_the_other_gateway_cannot_be_the_default(api, system):
+    patient = PatientFactory()
+    stripe_card = _card(patient, actor=system)
+    payments.set_active_gateway(gateway="nmi", actor=system, reason="Processor changed")
+    nmi_card = _card(patient, "nmi", NMI_CARD, actor=system)
+
+    with pytest.raises(StateConflict) as refused:
+        payments.set_default_card(card=stripe_card, actor=system, reason="Patient asked")
+
+    assert refused.value.code == "payment.gateway_mismatch"
+    assert PaymentMethod.objects.get(patient=patient, is_default=True) == nmi_card
+
+
+def test_a_removed_card_is_never_charged_again(api, system):
+    patient = PatientFactory()
+    card = _card(patient, actor=system)
+
+    payments.remove_card(card=card, actor=system, reason="Card reported stolen")
+
+    card.refresh_from_db()
+    assert card.removed_at is not None and card.is_default is False
+    order = make_order(patient=patient)
+    with pytest.raises(InvalidInput) as refused:
+        payments.charge_invoice(invoice=order.invoice, payment_method=card, actor=system)
+    assert refused.value.code == "payment.card_not_found"
+    assert card.history.latest("history_id").history_change_reason == "Card reported stolen"
+
+
+def test_a_card_a_live_subscription_pays_with_is_not_removed(api, system):
+    patient = PatientFactory()
+    card = _card(patient, actor=system)
+    subscription = SubscriptionFactory(patient=patient, payment_method=card)
+    ended = SubscriptionFactory(patient=patient, payment_method=_card(patient, actor=system))
+    ended.status = SubscriptionStatus.EXPIRED
+    ended.save()
+
+    with pytest.raises(StateConflict) as refused:
+        payments.remove_card(card=card, actor=system, reason="Patient asked")
+
+    assert refused.value.code == "payment.card_in_use"
+    assert f"pays for subscription {subscription} (active), so it cannot be removed" in (
+        refused.value.detail
+    )
+    assert PaymentMethod.objects.get(pk=card.pk).removed_at is None
+    payments.remove_card(card=ended.payment_method, actor=system, reason="Old card")
+    assert PaymentMethod.objects.get(pk=ended.payment_method_id).removed_at is not None

@@ -75,16 +75,15 @@ def test_refunded_order_refuses_the_admin_action(cs_user, admin_client_for):
     response = client.post(
         reverse("admin:orders_order_changelist"),
         {
-            "action": "change_status",
+            "action": "cancel_orders",
             "_selected_action": [order.pk],
             "confirm": "yes",
-            "target": OrderStatus.CANCELLED,
             "reason": "Patient asked to cancel",
         },
         follow=True,
     )
     page = response.content.decode()
-    assert "refused" in page and "locked" in page
+    assert f"{order.number}: refused." in page and "locked" in page
     assert Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED
 
 
@@ -93,7 +92,7 @@ def test_admin_action_cancels_through_the_service(cs_user, admin_client_for):
     client = admin_client_for(cs_user)
     confirm_page = client.post(
         reverse("admin:orders_order_changelist"),
-        {"action": "change_status", "_selected_action": [order.pk]},
+        {"action": "cancel_orders", "_selected_action": [order.pk]},
     )
     assert "reason" in confirm_page.content.decode()  # asks why before doing anything
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING
@@ -101,10 +100,9 @@ def test_admin_action_cancels_through_the_service(cs_user, admin_client_for):
     client.post(
         reverse("admin:orders_order_changelist"),
         {
-            "action": "change_status",
+            "action": "cancel_orders",
             "_selected_action": [order.pk],
             "confirm": "yes",
-            "target": OrderStatus.CANCELLED,
             "reason": "Created by mistake",
         },
     )

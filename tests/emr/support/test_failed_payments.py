@@ -62,3 +62,20 @@ def test_a_role_that_may_not_see_orders_is_refused(db, nobody, client_for):
     refused = client_for(nobody).get(reverse(LIST))
     assert refused.status_code == 403
     assert "Your role may not see orders, invoices and subscriptions" in (refused.content.decode())
+
+
+def _row(html: str, number: str) -> str:
+    return next(row for row in html.split("<tr") if f">{number}</a>" in row)
+
+
+def test_the_list_counts_the_failed_charges_themselves(failed_payment, cs_user, client_for):
+    # A one-off charge declined once: no recovery retry was ever scheduled, but it was tried.
+    one_off = failed_payment(recovery=RecoveryStatus.NONE, subscription=False)
+    no_card = failed_payment(recovery=RecoveryStatus.NEEDS_PAYMENT_METHOD, attempts=3)
+
+    html = client_for(cs_user).get(reverse(LIST)).content.decode()
+
+    assert "Failed charges" in html
+    assert '<td class="field-failed_charge_count">1</td>' in _row(html, one_off.number)
+    # Nothing was charged without a card, whatever the retry counter says.
+    assert '<td class="field-failed_charge_count">0</td>' in _row(html, no_card.number)

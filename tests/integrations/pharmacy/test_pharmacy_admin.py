@@ -55,12 +55,16 @@ def test_void_from_the_list_and_the_manual_answer_for_other_pharmacies(staff_cli
     assert PharmacyOrder.objects.get(pk=dispensepro_order.pk).status == "voided"
     assert PharmacyOrder.objects.get(pk=own_order.pk).status == "submitted"
     assert b"verify the fulfilment state" in response.content.replace(b"Verify", b"verify")
+    assert (
+        f"{dispensepro_order.reference} ({dispensepro_order.order}) is voided at DispensePro. "
+        "This is not a refund, and the order&#x27;s status did not change."
+    ) in response.content.decode()
 
 
 def test_record_what_the_pharmacy_said(staff_client, dispensepro):
     pharmacy_order = order_at_pharmacy(PharmacyType.BELMAR_LIFEFILE)
 
-    run_action(
+    response = run_action(
         staff_client,
         "record_fulfilment_check",
         [pharmacy_order],
@@ -69,4 +73,8 @@ def test_record_what_the_pharmacy_said(staff_client, dispensepro):
     )
 
     assert PharmacyOrder.objects.get(pk=pharmacy_order.pk).status == "cancelled"
+    assert (
+        f"{pharmacy_order.reference} ({pharmacy_order.order}): recorded “Not shipped: the "
+        "pharmacy cancelled it”. Its status is now “Cancelled at the pharmacy"
+    ) in response.content.decode()
     assert FulfilmentCheck.objects.get().note == "Belmar: cancelled before compounding"
