@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("emr.api_urls")),
+    path("patient/", include("emr.portal.urls")),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
     path("webhooks/beluga/", beluga_webhooks.receive, name="beluga-webhook"),
     path(
