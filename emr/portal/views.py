@@ -14,11 +14,22 @@ from django.utils import timezone
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from emr.kernel.errors import Forbidden, NotFound
-from emr.portal import accounts
-from emr.portal.forms import ChoosePasswordForm, PasswordResetRequestForm, SignInForm
+from emr.kernel.actors import Actor
+from emr.kernel.errors import DomainError, Forbidden, NotFound
+from emr.portal import accounts, payments, records
+from emr.portal.forms import (
+    ChoosePasswordForm,
+    ConfirmChangeForm,
+    PasswordResetRequestForm,
+    PayInvoiceForm,
+    SignInForm,
+)
+from emr.portal.models import SubscriptionChange
+from emr.portal.scope import NOT_FOUND
+from emr.portal.subscription_changes import available_changes, confirm_change, consequences
+from subscriptions.states import SubscriptionStatus
 
 
 def page(request, template: str, context: dict | None = None, *, status: int = 200):
@@ -154,4 +165,170 @@ class ResetPasswordView(ChoosePasswordView):
 
 @patient_page
 def dashboard(request, patient):
-    return page(request, "portal/dashboard.html", {"patient": patient, "section": "home"})
+    board = records.dashboard(patient)
+    return page(
+        request, "portal/dashboard.html", {"patient": patient, "section": "home", "board": board}
+    )
+
+
+@patient_page
+def orders(request, patient):
+    found, rows = records.order_list(patient, page=request.GET.get("page", 1))
+    return page(
+        request,
+        "portal/orders.html",
+        {"patient": patient, "section": "orders", "page_obj": found, "rows": rows},
+    )
+
+
+@patient_page
+def order(request, patient, number):
+    view = records.order_page(patient, number)
+    return page(
+        request, "portal/order.html", {"patient": patient, "section": "orders", "view": view}
+    )
+
+
+@patient_page
+def invoices(request, patient):
+    if request.GET.get("recovery"):
+        return _recovery(request, patient, request.GET.get("invoice") or None)
+    found, rows = records.invoice_list(patient, page=request.GET.get("page", 1))
+    return page(
+        request,
+        "portal/invoices.html",
+        {"patient": patient, "section": "invoices", "page_obj": found, "rows": rows},
+    )
+
+
+@patient_page
+def invoice(request, patient, number):
+    view = records.receipt(patient, number)
+    return page(
+        request, "portal/receipt.html", {"patient": patient, "section": "invoices", "view": view}
+    )
+
+
+def _recovery(request, patient, number, *, form=None, refusal: str = "", status: int = 200):
+    view = records.recovery_page(patient, number)
+    form = form or PayInvoiceForm(cards=view.cards)
+    context = {
+        "patient": patient,
+        "section": "invoices",
+        "view": view,
+        "form": form,
+        "refusal": refusal,
+    }
+    return page(request, "portal/recovery.html", context, status=status)
+
+
+@patient_page
+@require_POST
+def pay_invoice(request, patient, number):
+    view = records.recovery_page(patient, number)
+    form = PayInvoiceForm(request.POST, cards=view.cards)
+    if not form.is_valid():
+        return _recovery(request, patient, number, form=form, status=400)
+    try:
+        payment = payments.pay_invoice(
+            patient=patient,
+            number=number,
+            card_id=form.cleaned_data["card"],
+            actor=Actor.patient(request.user),
+        )
+    except DomainError as refusal:
+        sentence = payments.refusal_sentence(refusal)
+        return _recovery(
+            request,
+            patient,
+            number,
+            refusal=sentence,
+            status=402 if refusal.code == "payment.declined" else 409,
+        )
+    amount = records.money(payment.amount_cents, payment.currency)
+    card = records.card_words(payment.card_brand, payment.card_last4)
+    thanks = f"Thank you: {amount} paid with {card}."
+    subscription = view.selected.subscription if view.selected else None
+    if subscription is not None:
+        subscription.refresh_from_db(fields=["status"])
+        if subscription.status == SubscriptionStatus.ACTIVE:
+            thanks += f" Your {subscription.plan.name} subscription is active again."
+    messages.success(request, thanks)
+    return redirect("portal:invoice", number=number)
+
+
+@patient_page
+def subscriptions(request, patient):
+    rows = records.subscription_list(patient)
+    return page(
+        request,
+        "portal/subscriptions.html",
+        {"patient": patient, "section": "subscriptions", "rows": rows},
+    )
+
+
+@patient_page
+def subscription(request, patient, number):
+    view = records.subscription_page(patient, number, actor=Actor.patient(request.user))
+    return page(
+        request,
+        "portal/subscription.html",
+        {"patient": patient, "section": "subscriptions", "view": view},
+    )
+
+
+C = SubscriptionChange
+DONE = {
+    C.CANCEL: "Your subscription is cancelled. You will not be charged for it again.",
+    C.PAUSE: "Your subscription is paused. Billing stops until you resume it.",
+    C.RESUME: "Your subscription is active again.",
+    C.SCHEDULE_CANCELLATION: "Your cancellation is scheduled. It takes effect after your final "
+    "payment.",
+    C.WITHDRAW_CANCELLATION: "Your cancellation request is withdrawn. Your subscription goes on.",
+}
+
+
+@patient_page
+@require_http_methods(["GET", "POST"])
+def subscription_change(request, patient, number, change):
+    try:
+        change = SubscriptionChange(change)
+    except ValueError:
+        raise NotFound(NOT_FOUND, code="portal.not_found") from None
+    actor = Actor.patient(request.user)
+    refusal = ""
+    form = ConfirmChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            confirm_change(
+                patient=patient,
+                number=number,
+                change=change,
+                shown_sha256=form.cleaned_data["shown"],
+                actor=actor,
+                ip_address=request.META.get("REMOTE_ADDR"),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            )
+        except DomainError as error:
+            refusal = error.detail
+            form = None
+        else:
+            messages.success(request, DONE[change])
+            return redirect("portal:subscription", number=number)
+    subscription = records.subscription_for_change(patient, number)
+    shown = consequences(subscription, change)
+    form = form or ConfirmChangeForm()
+    form.initial["shown"] = shown.sha256
+    offer = available_changes(subscription, actor=actor)
+    context = {
+        "patient": patient,
+        "section": "subscriptions",
+        "subscription": subscription,
+        "number": number,
+        "shown": shown,
+        "form": form,
+        "refusal": refusal,
+        "offered": change in offer.changes,
+        "offer": offer,
+    }
+    return page(request, "portal/subscription_change.html", context, status=409 if refusal else 200)
