@@ -191,3 +191,18 @@ def test_a_subscription_paused_for_payment_resumes_by_paying(in_recovery, portal
 def test_an_unknown_change_answers_404(member):
     client, subscription = member
     assert client.get(f"/patient/subscriptions/{subscription}/reactivate/").status_code == 404
+
+
+def test_billing_admins_read_what_the_patient_was_shown(member, billing_admin, admin_client_for):
+    client, subscription = member
+    _confirm(client, f"/patient/subscriptions/{subscription}/pause/")
+    record = ConsequencesAcknowledgement.objects.get()
+    staff = admin_client_for(billing_admin)
+
+    url = f"/admin/portal/consequencesacknowledgement/{record.pk}"
+    page = staff.get(f"{url}/change/")
+
+    assert page.status_code == 200
+    assert record.shown_sha256 in page.content.decode()
+    assert "Pausing does not refund any past charge." in page.content.decode()
+    assert staff.post(f"{url}/delete/").status_code == 403
