@@ -3,6 +3,8 @@ through `billing.payments.charge_invoice`: the service CS and the API use. Its s
 the invoice PAID, recalculates the order and, through the InvoicePaid reaction, takes the
 subscription out of recovery; a decline is recorded as a FAILED payment."""
 
+import re
+
 from billing.models import Invoice, Payment
 from billing.payments import charge_invoice
 from emr.kernel.actors import Actor
@@ -45,12 +47,30 @@ def pay_invoice(*, patient: Patient, number: str, card_id: int, actor: Actor) ->
     return charge_invoice(invoice=invoice, payment_method=card, actor=actor, reason=REASON)
 
 
+# The adapters' decline sentences quote the issuer: "The card was declined (generic_decline):
+# Your card was declined." (Stripe), "The card was declined (NMI says: DECLINE). …" (NMI).
+_QUOTED_ISSUER = [
+    re.compile(r"\(NMI says: (?P<said>.+?)\)"),
+    re.compile(r"^The card was declined \([\w.-]+\): (?P<said>.+)$"),
+]
+
+
+def issuer_words(message: str) -> str:
+    """What the card issuer said, without the gateway's codes around it."""
+    for pattern in _QUOTED_ISSUER:
+        found = pattern.search(message or "")
+        if found:
+            return found["said"].strip()
+    return message or ""
+
+
 def refusal_sentence(error: DomainError) -> str:
-    """The refusal in a patient's words. A decline quotes the gateway's own answer."""
+    """The refusal in a patient's words. A decline quotes the card issuer's own answer."""
     if error.code == "payment.declined":
+        said = issuer_words(error.detail)
         return (
-            f"The payment did not go through. The card issuer answered: “{error.detail}” No "
-            "money was taken. Try another card, or ask your bank why it was declined."
+            f"The payment did not go through. The card issuer answered: “{said}” No money was "
+            "taken. Try another card, or ask your bank why it was declined."
         )
     if error.code in _SENTENCES:
         return _SENTENCES[error.code]

@@ -23,6 +23,7 @@ from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
 from emr.kernel.actors import Actor
 from emr.kernel.money import format_cents
 from emr.models import Patient
+from emr.portal.payments import issuer_words
 from emr.portal.scope import (
     own_cards,
     own_invoice,
@@ -511,7 +512,7 @@ def _open_invoice(invoice: Invoice) -> OpenInvoice:
         amount=money(invoice.amount_cents, invoice.currency),
         what=what,
         why=why,
-        last_refusal=failures[0].failure_message if failures else "",
+        last_refusal=issuer_words(failures[0].failure_message) if failures else "",
         subscription=subscription,
         url=recovery_url(invoice),
     )

@@ -15,8 +15,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from emr.models import Patient
-from tests.emr.portal.conftest import PASSWORD, sign_in
 from tests.factories import PatientFactory
+from tests.fixtures.portal import PASSWORD, sign_in
 
 pytestmark = pytest.mark.django_db
 

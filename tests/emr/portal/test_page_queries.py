@@ -26,9 +26,11 @@ def _paid(patient, card, system, cents):
     return order
 
 
-def test_no_portal_page_grows_with_the_patients_records(subscribe, portal_client, system, clock):
+def test_no_portal_page_grows_with_the_patients_records(
+    subscribe_patient, portal_client, system, portal_clock
+):
     patient = PatientFactory()
-    subscription = subscribe(patient, name="Monthly care")
+    subscription = subscribe_patient(patient, name="Monthly care")
     card = patient.payment_methods.get()
     order = _paid(patient, card, system, 4000)
     open_order = make_order(patient=patient)

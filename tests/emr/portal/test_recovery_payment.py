@@ -2,10 +2,13 @@
 staff use, against the Stripe fake. Success takes the subscription out of recovery; a decline
 shows the gateway's refusal in plain words and leaves the invoice open."""
 
+import re
+
 import pytest
 
 from billing.models import Invoice, Payment
 from billing.states import InvoiceStatus, PaymentStatus
+from emr.portal.payments import issuer_words
 from orders.states import RecoveryStatus
 from subscriptions import lifecycle
 from subscriptions.states import SubscriptionStatus
@@ -16,10 +19,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def recovery(in_recovery, portal_client):
+def recovery(recovery_for, portal_client):
     """A patient whose renewal was declined, signed in, with a working card saved since."""
     patient = PatientFactory()
-    subscription = in_recovery(patient, name="Monthly care")
+    subscription = recovery_for(patient, name="Monthly care")
     invoice = lifecycle.open_cycle_invoices(subscription)[0]
     declining = patient.payment_methods.get(removed_at__isnull=True)
     working = save_card(patient)  # the default now
@@ -39,7 +42,7 @@ def recovery(in_recovery, portal_client):
 
 
 def test_the_recovery_link_shows_what_is_due_and_why(recovery):
-    page = recovery.client.get(recovery.link, follow=True).content.decode()
+    page = re.sub(r"<[^>]+>", "", recovery.client.get(recovery.link, follow=True).content.decode())
     assert f"Pay invoice {recovery.invoice.number}" in page
     assert "Your Monthly care subscription" in page and "$99.00" in page
     assert "did not go through" in page
@@ -78,7 +81,11 @@ def test_a_declined_card_shows_the_gateways_refusal_and_leaves_the_invoice_open(
 
     assert response.status_code == 402
     page = response.content.decode()
-    assert "The payment did not go through. The card issuer answered:" in page
+    assert (
+        "The payment did not go through. The card issuer answered: “Your card was declined.”"
+        in page
+    )
+    assert "generic_decline" not in page  # the gateway's code is not the patient's business
     assert "No money was taken" in page
     assert "payment.declined" not in page
     failed = Payment.objects.filter(invoice=recovery.invoice, status=PaymentStatus.FAILED)
@@ -116,3 +123,18 @@ def test_a_paid_invoice_has_nothing_left_to_pay(recovery):
         Payment.objects.filter(invoice=recovery.invoice, status=PaymentStatus.SUCCEEDED).count()
         == 1
     )
+
+
+@pytest.mark.parametrize(
+    ("gateway_said", "patient_reads"),
+    [
+        (
+            "The card was declined (generic_decline): Your card was declined.",
+            "Your card was declined.",
+        ),
+        ("The card was declined (NMI says: DECLINE). Nothing was charged.", "DECLINE"),
+        ("Card expired", "Card expired"),
+    ],
+)
+def test_the_patient_reads_the_issuers_words_without_gateway_codes(gateway_said, patient_reads):
+    assert issuer_words(gateway_said) == patient_reads

@@ -18,18 +18,18 @@ BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 (iPhone) portal-test", "REMOTE_ADDR":
 
 
 @pytest.fixture
-def member(subscribe, portal_client):
+def member(subscribe_patient, portal_client):
     """A signed-in patient with an ACTIVE monthly subscription (nothing financed)."""
     patient = PatientFactory()
-    subscription = subscribe(patient, name="Monthly care")
+    subscription = subscribe_patient(patient, name="Monthly care")
     return portal_client(patient), subscription
 
 
 @pytest.fixture
-def financed(subscribe, portal_client):
+def financed(subscribe_patient, portal_client):
     """A signed-in patient whose subscription still has two financed payments to make."""
     patient = PatientFactory()
-    subscription = subscribe(patient, name="Weight care course", financed_cycles=3)
+    subscription = subscribe_patient(patient, name="Weight care course", financed_cycles=3)
     return portal_client(patient), subscription
 
 
@@ -179,9 +179,9 @@ def test_a_scheduled_cancellation_can_be_withdrawn(financed):
     assert not subscription.has_scheduled_cancellation
 
 
-def test_a_subscription_paused_for_payment_resumes_by_paying(in_recovery, portal_client):
+def test_a_subscription_paused_for_payment_resumes_by_paying(recovery_for, portal_client):
     patient = PatientFactory()
-    subscription = in_recovery(patient)
+    subscription = recovery_for(patient)
     page = portal_client(patient).get(f"/patient/subscriptions/{subscription}/").content.decode()
     assert "paused because a payment did not go through" in page
     assert 'data-change="resume"' not in page
