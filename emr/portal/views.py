@@ -32,13 +32,17 @@ from emr.portal.subscription_changes import available_changes, confirm_change, c
 from subscriptions.states import SubscriptionStatus
 
 
-def page(request, template: str, context: dict | None = None, *, status: int = 200):
-    clinic = {
+def clinic_context() -> dict:
+    """What every portal page's header and footer name: the clinic and how to reach it."""
+    return {
         "clinic_name": settings.CLINIC_NAME,
         "clinic_email": settings.CLINIC_EMAIL,
         "clinic_phone": settings.CLINIC_PHONE,
     }
-    return render(request, template, clinic | (context or {}), status=status)
+
+
+def page(request, template: str, context: dict | None = None, *, status: int = 200):
+    return render(request, template, clinic_context() | (context or {}), status=status)
 
 
 def patient_page(view):
@@ -76,7 +80,7 @@ class SignInView(auth_views.LoginView):
     next_page = reverse_lazy("portal:dashboard")
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(**kwargs) | {"clinic_name": settings.CLINIC_NAME}
+        return super().get_context_data(**kwargs) | clinic_context()
 
 
 class SignOutView(auth_views.LogoutView):
@@ -145,10 +149,7 @@ class ChoosePasswordView(auth_views.PasswordResetConfirmView):
         return response
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(**kwargs) | {
-            "heading": self.heading,
-            "clinic_name": settings.CLINIC_NAME,
-        }
+        return super().get_context_data(**kwargs) | clinic_context() | {"heading": self.heading}
 
 
 class AcceptInviteView(ChoosePasswordView):

@@ -71,11 +71,12 @@ def test_the_invite_answers_with_the_address_and_expiry(api, django_capture_on_c
     assert body["expires_at"]
 
 
-def test_the_invited_patient_sets_a_password_then_signs_in(invited):
+def test_the_invited_patient_sets_a_password_then_signs_in(invited, settings):
     client = Client()
     done = _choose_password(client, _link_in(mail.outbox[0]))
     assert done.redirect_chain[-1][0] == "/patient/login/"
     assert "Your password is set" in done.content.decode()
+    assert f"mailto:{settings.CLINIC_EMAIL}" in done.content.decode()  # how to reach the clinic
 
     signed_in = sign_in(client, "ADA@example.test ", NEW_PASSWORD)  # typed loosely
     assert signed_in.status_code == 302 and signed_in["Location"] == "/patient/"
