@@ -1,7 +1,12 @@
-from rest_framework import mixins, serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
+from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission
 from emr.models import Patient
+from emr.portal.accounts import invite_patient
 
 
 class PatientSerializer(serializers.ModelSerializer):
@@ -9,6 +14,12 @@ class PatientSerializer(serializers.ModelSerializer):
         model = Patient
         fields = ["id", "first_name", "last_name", "email", "phone", "date_of_birth", "created_at"]
         read_only_fields = ["id", "created_at"]
+
+
+class PortalInviteSerializer(serializers.Serializer):
+    patient = serializers.IntegerField(source="patient.pk")
+    email = serializers.EmailField()
+    expires_at = serializers.DateTimeField()
 
 
 class PatientViewSet(
@@ -20,4 +31,13 @@ class PatientViewSet(
     queryset = Patient.objects.all()
     serializer_class = PatientSerializer
     permission_classes = [ActionPermission]
-    action_permissions = {"create": "emr.add_patient"}
+    action_permissions = {"create": "emr.add_patient", "portal_invite": "emr.change_patient"}
+
+    @extend_schema(request=None, responses={201: PortalInviteSerializer})
+    @action(detail=True, methods=["post"], url_path="portal-invite")
+    def portal_invite(self, request, pk=None):
+        """Email the patient a single-use, expiring link to set their portal password."""
+        invitation = invite_patient(
+            patient=self.get_object(), actor=Actor.staff(request.user, door=Door.API)
+        )
+        return Response(PortalInviteSerializer(invitation).data, status=status.HTTP_201_CREATED)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "emr.workflows",
     "emr.support",
+    "emr.portal",
     "integrations.beluga",
     "integrations.pharmacy",
 ]
@@ -143,6 +144,8 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), usb=(), interest
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Patients sign in to the portal with their email (emr/portal/backends.py).
+    "emr.portal.backends.PatientEmailBackend",
 ]
 # After this many failed sign-ins, the account and the address are each refused for a while.
 AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
@@ -150,6 +153,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The portal counts failures per email typed (patients sign in with it) and answers a lockout
+# with its own page; the admin keeps the template above.
+AXES_USERNAME_CALLABLE = "emr.portal.backends.lockout_username"
+AXES_LOCKOUT_CALLABLE = "emr.portal.views.locked_out"
 # Its log lines name the account, and a patient's account is their email: the attempts are kept
 # in its tables (reviewable in the admin), not in the logs.
 AXES_VERBOSE = False
@@ -162,6 +169,21 @@ OTP_TOTP_ISSUER = "EMR billing"
 IDLE_LOGOFF_MINUTES = env.int("IDLE_LOGOFF_MINUTES", default=15)
 SESSION_MAX_HOURS = env.int("SESSION_MAX_HOURS", default=12)
 SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+# Patient portal links: an invitation to set a password, and a password reset. Each works once
+# (it signs the password hash, which setting a password changes) and expires.
+PORTAL_INVITE_HOURS = env.int("PORTAL_INVITE_HOURS", default=72)
+PORTAL_PASSWORD_RESET_MINUTES = env.int("PORTAL_PASSWORD_RESET_MINUTES", default=60)
+# Django's own bound on every such token; each portal link then checks its own, shorter life.
+PASSWORD_RESET_TIMEOUT = max(PORTAL_INVITE_HOURS * 3600, PORTAL_PASSWORD_RESET_MINUTES * 60)
+# The dashboard warns about a saved card that expires within this many days.
+PORTAL_CARD_EXPIRY_WARNING_DAYS = env.int("PORTAL_CARD_EXPIRY_WARNING_DAYS", default=45)
+
+# --- The clinic, as receipts and patient emails name it ---------------------------------------
+CLINIC_NAME = env.str("CLINIC_NAME", default="Demo Telehealth Clinic")
+CLINIC_ADDRESS = env.str("CLINIC_ADDRESS", default="100 Example Street, Springfield, ST 00000")
+CLINIC_EMAIL = env.str("CLINIC_EMAIL", default="support@clinic.example")
+CLINIC_PHONE = env.str("CLINIC_PHONE", default="+1 555 0100")
+CLINIC_TAX_ID = env.str("CLINIC_TAX_ID", default="")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

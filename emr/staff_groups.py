@@ -77,6 +77,8 @@ GROUP_PERMISSIONS = {
         "support.resolve_billing_escalation",
         # No fulfilment group yet: billing/admin operations resolve fulfilment escalations.
         "support.resolve_fulfilment_escalation",
+        # What patients read before changing a subscription in the portal.
+        "portal.view_consequencesacknowledgement",
     ],
     MEDICAL_OPS: [
         *_VIEW_ALL,

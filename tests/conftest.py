@@ -11,6 +11,7 @@ from tests.fixtures.dispensepro import *  # noqa: F403  (the DispensePro fake se
 from tests.fixtures.gateways import *  # noqa: F403  (both gateways configured against them)
 from tests.fixtures.nmi import *  # noqa: F403  (the NMI fake server)
 from tests.fixtures.orders import *  # noqa: F403  (orders paid through those gateways)
+from tests.fixtures.portal import *  # noqa: F403  (patients signed in to the portal)
 from tests.fixtures.stripe import *  # noqa: F403  (localstripe and the Stripe fake)
 
 

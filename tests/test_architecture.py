@@ -85,6 +85,7 @@ ALLOWED_OUTSIDE_THE_LAYERS = {
     "integrations.gateways",
     "emr.workflows",
     "emr.support",
+    "emr.portal",
 }
 
 

@@ -1,0 +1,96 @@
+"""The portal's forms: labels and error sentences written for patients."""
+
+from django import forms
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import SetPasswordForm
+from django.core.exceptions import ValidationError
+
+from emr.kernel.errors import Forbidden
+from emr.portal.accounts import portal_patient
+
+WRONG_CREDENTIALS = (
+    "That email and password do not match a portal account. Check both and try again, or "
+    "reset your password."
+)
+
+
+class SignInForm(forms.Form):
+    """Email and password; what `LoginView` needs of an authentication form."""
+
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, request=None, *args, **kwargs):
+        self.request = request
+        self.user = None
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        email, password = cleaned.get("email"), cleaned.get("password")
+        if email and password:
+            user = authenticate(self.request, email=email, password=password)
+            if user is None:
+                raise ValidationError(WRONG_CREDENTIALS, code="invalid_login")
+            try:
+                portal_patient(user)
+            except Forbidden as refusal:
+                raise ValidationError(refusal.detail, code=refusal.code) from refusal
+            self.user = user
+        return cleaned
+
+    def get_user(self):
+        return self.user
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(
+        label="Your email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+
+class ChoosePasswordForm(SetPasswordForm):
+    """Django's set-password form (the password rules apply), in the portal's words."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["new_password1"].label = "New password"
+        self.fields["new_password2"].label = "The same password again"
+        self.fields["new_password1"].help_text = (
+            "At least 12 characters. Not a common password, not only numbers, and not close to "
+            "your name or email."
+        )
+
+
+class ConfirmChangeForm(forms.Form):
+    """The patient confirms what they read; `shown` is the fingerprint of that text."""
+
+    shown = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    understood = forms.BooleanField(
+        label="I have read what will and will not happen.",
+        error_messages={"required": "Tick the box to confirm you have read what will happen."},
+    )
+
+
+class PayInvoiceForm(forms.Form):
+    def __init__(self, *args, cards=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        default = next((card.pk for card in cards if card.is_default), None)
+        self.fields["card"] = forms.TypedChoiceField(
+            label="Pay with",
+            coerce=int,
+            choices=[(card.pk, card.label) for card in cards],
+            initial=default,
+            widget=forms.RadioSelect,
+            error_messages={"required": "Choose the card to pay with."},
+        )

@@ -1,0 +1,27 @@
+from django.urls import path
+
+from emr.portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", views.SignInView.as_view(), name="sign-in"),
+    path("logout/", views.SignOutView.as_view(), name="sign-out"),
+    path("password-reset/", views.request_password_reset, name="request-password-reset"),
+    path("password-reset/sent/", views.password_reset_sent, name="password-reset-sent"),
+    path("reset/<uidb64>/<token>/", views.ResetPasswordView.as_view(), name="reset-password"),
+    path("welcome/<uidb64>/<token>/", views.AcceptInviteView.as_view(), name="accept-invite"),
+    path("orders/", views.orders, name="orders"),
+    path("orders/<str:number>/", views.order, name="order"),
+    path("invoices/", views.invoices, name="invoices"),
+    path("invoices/<str:number>/", views.invoice, name="invoice"),
+    path("invoices/<str:number>/pay/", views.pay_invoice, name="pay-invoice"),
+    path("subscriptions/", views.subscriptions, name="subscriptions"),
+    path("subscriptions/<str:number>/", views.subscription, name="subscription"),
+    path(
+        "subscriptions/<str:number>/<slug:change>/",
+        views.subscription_change,
+        name="subscription-change",
+    ),
+]

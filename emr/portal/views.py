@@ -1,0 +1,335 @@
+"""The portal's pages: thin doors. Each reads the request, asks a read-model or calls one
+service, and answers in sentences a patient understands."""
+
+from functools import wraps
+
+from axes.helpers import get_cool_off
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.encoding import force_str
+from django.utils.http import urlsafe_base64_decode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from emr.kernel.actors import Actor
+from emr.kernel.errors import DomainError, Forbidden, NotFound
+from emr.portal import accounts, payments, records
+from emr.portal.forms import (
+    ChoosePasswordForm,
+    ConfirmChangeForm,
+    PasswordResetRequestForm,
+    PayInvoiceForm,
+    SignInForm,
+)
+from emr.portal.models import SubscriptionChange
+from emr.portal.scope import NOT_FOUND
+from emr.portal.subscription_changes import available_changes, confirm_change, consequences
+from subscriptions.states import SubscriptionStatus
+
+
+def clinic_context() -> dict:
+    """What every portal page's header and footer name: the clinic and how to reach it."""
+    return {
+        "clinic_name": settings.CLINIC_NAME,
+        "clinic_email": settings.CLINIC_EMAIL,
+        "clinic_phone": settings.CLINIC_PHONE,
+    }
+
+
+def page(request, template: str, context: dict | None = None, *, status: int = 200):
+    return render(request, template, clinic_context() | (context or {}), status=status)
+
+
+def patient_page(view):
+    """A page of the signed-in patient: others sign in first; staff are refused with a
+    sentence; a number that is not this patient's answers 404 (never 403, never its data)."""
+
+    @wraps(view)
+    @never_cache
+    def door(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("portal:sign-in"))
+        try:
+            patient = accounts.portal_patient(request.user)
+        except Forbidden as refusal:
+            return page(request, "portal/refused.html", {"sentence": refusal.detail}, status=403)
+        try:
+            return view(request, patient, *args, **kwargs)
+        except NotFound as missing:
+            return page(
+                request,
+                "portal/not_found.html",
+                {"patient": patient, "sentence": missing.detail},
+                status=404,
+            )
+
+    return door
+
+
+# --- Signing in and out --------------------------------------------------------------------
+
+
+class SignInView(auth_views.LoginView):
+    template_name = "portal/sign_in.html"
+    authentication_form = SignInForm
+    next_page = reverse_lazy("portal:dashboard")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(**kwargs) | clinic_context()
+
+
+class SignOutView(auth_views.LogoutView):
+    next_page = reverse_lazy("portal:sign-in")
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are signed out.")
+        return response
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a sign-in while sign-in is paused (`AXES_LOCKOUT_CALLABLE`):
+    the portal's page at the portal, the admin's page elsewhere."""
+    cool_off = get_cool_off(request)
+    status = settings.AXES_HTTP_RESPONSE_CODE
+    if getattr(request.resolver_match, "namespace", "") != "portal":
+        return render(
+            request, settings.AXES_LOCKOUT_TEMPLATE, {"cooloff_timedelta": cool_off}, status=status
+        )
+    return page(
+        request,
+        "portal/locked_out.html",
+        {"cool_off": cool_off, "retry_at": timezone.now() + cool_off},
+        status=status,
+    )
+
+
+# --- Passwords: the invitation link, and a reset -------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def request_password_reset(request):
+    form = PasswordResetRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        accounts.send_password_reset(email=form.cleaned_data["email"])
+        return redirect("portal:password-reset-sent")
+    return page(request, "portal/password_reset.html", {"form": form})
+
+
+def password_reset_sent(request):
+    return page(request, "portal/password_reset_sent.html")
+
+
+class ChoosePasswordView(auth_views.PasswordResetConfirmView):
+    """A link from an email: the patient chooses a password once, then signs in with it."""
+
+    template_name = "portal/choose_password.html"
+    form_class = ChoosePasswordForm
+    success_url = reverse_lazy("portal:sign-in")
+    heading = "Choose a new password"
+
+    def get_user(self, uidb64):
+        try:
+            user_id = int(force_str(urlsafe_base64_decode(uidb64)))
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return accounts.patient_login(user_id)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(
+            self.request, "Your password is set. Sign in with your email and the new password."
+        )
+        return response
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(**kwargs) | clinic_context() | {"heading": self.heading}
+
+
+class AcceptInviteView(ChoosePasswordView):
+    token_generator = accounts.invite_tokens
+    heading = "Welcome: choose your password"
+
+
+class ResetPasswordView(ChoosePasswordView):
+    token_generator = accounts.reset_tokens
+
+
+# --- Pages ---------------------------------------------------------------------------------
+
+
+@patient_page
+def dashboard(request, patient):
+    board = records.dashboard(patient)
+    return page(
+        request, "portal/dashboard.html", {"patient": patient, "section": "home", "board": board}
+    )
+
+
+@patient_page
+def orders(request, patient):
+    found, rows = records.order_list(patient, page=request.GET.get("page", 1))
+    return page(
+        request,
+        "portal/orders.html",
+        {"patient": patient, "section": "orders", "page_obj": found, "rows": rows},
+    )
+
+
+@patient_page
+def order(request, patient, number):
+    view = records.order_page(patient, number)
+    return page(
+        request, "portal/order.html", {"patient": patient, "section": "orders", "view": view}
+    )
+
+
+@patient_page
+def invoices(request, patient):
+    if request.GET.get("recovery"):
+        return _recovery(request, patient, request.GET.get("invoice") or None)
+    found, rows = records.invoice_list(patient, page=request.GET.get("page", 1))
+    return page(
+        request,
+        "portal/invoices.html",
+        {"patient": patient, "section": "invoices", "page_obj": found, "rows": rows},
+    )
+
+
+@patient_page
+def invoice(request, patient, number):
+    view = records.receipt(patient, number)
+    return page(
+        request, "portal/receipt.html", {"patient": patient, "section": "invoices", "view": view}
+    )
+
+
+def _recovery(request, patient, number, *, form=None, refusal: str = "", status: int = 200):
+    view = records.recovery_page(patient, number)
+    form = form or PayInvoiceForm(cards=view.cards)
+    context = {
+        "patient": patient,
+        "section": "invoices",
+        "view": view,
+        "form": form,
+        "refusal": refusal,
+    }
+    return page(request, "portal/recovery.html", context, status=status)
+
+
+@patient_page
+@require_POST
+def pay_invoice(request, patient, number):
+    view = records.recovery_page(patient, number)
+    form = PayInvoiceForm(request.POST, cards=view.cards)
+    if not form.is_valid():
+        return _recovery(request, patient, number, form=form, status=400)
+    try:
+        payment = payments.pay_invoice(
+            patient=patient,
+            number=number,
+            card_id=form.cleaned_data["card"],
+            actor=Actor.patient(request.user),
+        )
+    except DomainError as refusal:
+        sentence = payments.refusal_sentence(refusal)
+        return _recovery(
+            request,
+            patient,
+            number,
+            refusal=sentence,
+            status=402 if refusal.code == "payment.declined" else 409,
+        )
+    amount = records.money(payment.amount_cents, payment.currency)
+    card = records.card_words(payment.card_brand, payment.card_last4)
+    thanks = f"Thank you: {amount} paid with {card}."
+    subscription = view.selected.subscription if view.selected else None
+    if subscription is not None:
+        subscription.refresh_from_db(fields=["status"])
+        if subscription.status == SubscriptionStatus.ACTIVE:
+            thanks += f" Your {subscription.plan.name} subscription is active again."
+    messages.success(request, thanks)
+    return redirect("portal:invoice", number=number)
+
+
+@patient_page
+def subscriptions(request, patient):
+    rows = records.subscription_list(patient)
+    return page(
+        request,
+        "portal/subscriptions.html",
+        {"patient": patient, "section": "subscriptions", "rows": rows},
+    )
+
+
+@patient_page
+def subscription(request, patient, number):
+    view = records.subscription_page(patient, number, actor=Actor.patient(request.user))
+    return page(
+        request,
+        "portal/subscription.html",
+        {"patient": patient, "section": "subscriptions", "view": view},
+    )
+
+
+C = SubscriptionChange
+DONE = {
+    C.CANCEL: "Your subscription is cancelled. You will not be charged for it again.",
+    C.PAUSE: "Your subscription is paused. Billing stops until you resume it.",
+    C.RESUME: "Your subscription is active again.",
+    C.SCHEDULE_CANCELLATION: "Your cancellation is scheduled. It takes effect after your final "
+    "payment.",
+    C.WITHDRAW_CANCELLATION: "Your cancellation request is withdrawn. Your subscription goes on.",
+}
+
+
+@patient_page
+@require_http_methods(["GET", "POST"])
+def subscription_change(request, patient, number, change):
+    try:
+        change = SubscriptionChange(change)
+    except ValueError:
+        raise NotFound(NOT_FOUND, code="portal.not_found") from None
+    actor = Actor.patient(request.user)
+    refusal = ""
+    form = ConfirmChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            confirm_change(
+                patient=patient,
+                number=number,
+                change=change,
+                shown_sha256=form.cleaned_data["shown"],
+                actor=actor,
+                ip_address=request.META.get("REMOTE_ADDR"),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            )
+        except DomainError as error:
+            refusal = error.detail
+            form = None
+        else:
+            messages.success(request, DONE[change])
+            return redirect("portal:subscription", number=number)
+    subscription = records.subscription_for_change(patient, number)
+    shown = consequences(subscription, change)
+    form = form or ConfirmChangeForm()
+    form.initial["shown"] = shown.sha256
+    offer = available_changes(subscription, actor=actor)
+    context = {
+        "patient": patient,
+        "section": "subscriptions",
+        "subscription": subscription,
+        "number": number,
+        "shown": shown,
+        "form": form,
+        "refusal": refusal,
+        "offered": change in offer.changes,
+        "offer": offer,
+    }
+    return page(request, "portal/subscription_change.html", context, status=409 if refusal else 200)

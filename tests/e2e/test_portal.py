@@ -1,0 +1,204 @@
+"""A patient in a real browser, on a phone (375 px) and on a desktop (1280 px): accepts the
+invitation, reads a refund, opens a receipt, pays a recovery invoice from the workflow link,
+cancels a subscription after reading what it does, is offered the scheduled cancellation while
+a financed balance remains, and finds another patient's order answering 404. Screenshots land
+in $PORTAL_SCREENSHOTS (default /tmp/shots-portal/), named after the scenario and the width."""
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.core import mail
+from playwright.sync_api import Page, expect
+
+from billing.refunds import refund_order
+from emr.kernel.actors import Actor
+from emr.portal.accounts import invite_patient
+from emr.portal.models import ConsequencesAcknowledgement
+from emr.workflows.payloads import recovery_url
+from subscriptions import lifecycle
+from subscriptions.states import SubscriptionStatus
+from tests.factories import PatientFactory
+from tests.fixtures.portal import PASSWORD, give_login
+from tests.subscriptions.conftest import save_card
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
+
+SHOTS = Path(os.environ.get("PORTAL_SCREENSHOTS", "/tmp/shots-portal"))  # noqa: S108 (the brief's folder)
+SCREENS = {"phone": (375, 812), "desktop": (1280, 900)}
+
+
+@dataclass
+class Screen:
+    page: Page
+    width: int
+    url: str
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}-{self.width}.png"), full_page=True)
+
+    def sign_in(self, patient, password: str = PASSWORD) -> None:
+        if "/patient/login/" not in self.page.url:
+            self.page.goto(f"{self.url}/patient/login/")
+        self.page.get_by_label("Email").fill(patient.email)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Sign in").click()
+
+
+@pytest.fixture(params=list(SCREENS))
+def screen(browser, live_server, request):
+    width, height = SCREENS[request.param]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield Screen(page, width, live_server.url)
+    context.close()
+
+
+def test_an_invited_patient_sets_a_password_and_signs_in(screen, settings):
+    settings.PORTAL_BASE_URL = screen.url
+    patient = PatientFactory(first_name="Ada", last_name="Lovelace")
+    invite_patient(patient=patient, actor=Actor.system("e2e"))
+    link = re.search(r"http://\S+/patient/welcome/\S+/", mail.outbox[-1].body)[0]
+    page = screen.page
+
+    page.goto(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome: choose your password")
+    page.get_by_label("New password").fill(PASSWORD)
+    page.get_by_label("The same password again").fill(PASSWORD)
+    screen.shot("invite-choose-password")
+    page.get_by_role("button", name="Save my password").click()
+    expect(page.get_by_text("Your password is set")).to_be_visible()
+    expect(page.get_by_label("Email")).to_be_focused()  # ready to type, keyboard first
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
+    screen.shot("invite-sign-in")
+
+    screen.sign_in(patient)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Ada")
+    screen.shot("invite-signed-in")
+
+
+def test_a_patient_sees_a_refunded_order_with_its_refund_line(screen, paid_order, system):
+    order = paid_order("stripe", 12000)
+    refund_order(order=order, actor=system, reason="Cancelled within the policy window")
+    give_login(order.patient)
+    page = screen.page
+
+    screen.sign_in(order.patient)
+    page.get_by_role("link", name=re.compile(order.number)).first.click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {order.number}")
+    expect(page.locator("[data-money=refunded]")).to_contain_text(
+        "$120.00 refunded to Visa ····4242 on"
+    )
+    expect(page.locator("[data-money=paid]")).to_contain_text("$120.00 paid with Visa ····4242")
+    screen.shot("refunded-order")
+
+
+def test_a_patient_opens_a_printable_receipt(screen, paid_order):
+    order = paid_order("stripe", 4500)
+    give_login(order.patient)
+    page = screen.page
+
+    screen.sign_in(order.patient)
+    page.get_by_role("link", name="Invoices").click()
+    page.get_by_role("link", name=re.compile(order.invoice.number)).click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Receipt {order.invoice.number}")
+    expect(page.locator("#payments")).to_contain_text("Stripe")
+    expect(page.get_by_role("button", name="Print or save as PDF")).to_be_visible()
+    screen.shot("receipt")
+    page.emulate_media(media="print")
+    expect(page.locator(".site-header")).to_be_hidden()
+    screen.shot("receipt-print")
+
+
+def test_a_patient_follows_the_recovery_link_and_pays_with_a_saved_card(
+    screen, recovery_for, settings
+):
+    settings.PORTAL_BASE_URL = screen.url
+    patient = give_login(PatientFactory(first_name="Rob"))
+    subscription = recovery_for(patient, name="Monthly care")
+    invoice = lifecycle.open_cycle_invoices(subscription)[0]
+    save_card(patient)  # a working card, saved with the clinic since the decline
+    page = screen.page
+
+    page.goto(recovery_url(invoice))  # the link the workflow's email carries
+    screen.sign_in(patient)  # signed out: sign in first, then straight back to the invoice
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Pay invoice {invoice.number}")
+    expect(page.get_by_label(re.compile(r"Visa ····4242.*\(default\)"))).to_be_checked()
+    screen.shot("recovery-pay")
+    page.get_by_role("button", name="Pay $99.00").click()
+
+    expect(page.get_by_text("Your Monthly care subscription is active again.")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Receipt {invoice.number}")
+    screen.shot("recovery-paid")
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.ACTIVE
+
+
+def test_a_patient_cancels_a_subscription_after_reading_the_consequences(screen, subscribe_patient):
+    patient = give_login(PatientFactory())
+    subscription = subscribe_patient(patient, name="Monthly care")
+    page = screen.page
+
+    screen.sign_in(patient)
+    page.get_by_role("link", name="Subscriptions").click()
+    page.get_by_role("link", name=re.compile("Monthly care")).click()
+    page.get_by_role("link", name="Cancel now").click()
+    consequences = page.locator("#consequences")
+    expect(consequences).to_contain_text("It does not refund your last charge")
+    expect(consequences).to_contain_text("cannot be restarted")
+    screen.shot("cancel-consequences")
+    page.get_by_role("button", name="Cancel my subscription").click()
+    expect(page.get_by_text("Tick the box")).to_be_visible()  # not without confirming
+    page.get_by_label("I have read what will and will not happen.").check()
+    page.get_by_role("button", name="Cancel my subscription").click()
+
+    expect(page.get_by_text("Your subscription is cancelled.")).to_be_visible()
+    screen.shot("cancel-done")
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.CANCELLED
+    assert ConsequencesAcknowledgement.objects.get().user_agent
+
+
+def test_with_a_financed_balance_the_patient_is_offered_the_scheduled_cancellation(
+    screen, subscribe_patient
+):
+    patient = give_login(PatientFactory())
+    subscription = subscribe_patient(patient, name="Weight care course", financed_cycles=3)
+    page = screen.page
+
+    screen.sign_in(patient)
+    page.goto(f"{screen.url}/patient/subscriptions/{subscription}/")
+    expect(page.get_by_role("link", name="Cancel now")).to_have_count(0)
+    expect(page.get_by_text("remaining financed balance").first).to_be_visible()
+    screen.shot("financed-offer")
+    page.get_by_role("link", name="Schedule cancellation").click()
+    expect(page.locator("#consequences")).to_contain_text("$198.00 in all")
+    page.get_by_label("I have read what will and will not happen.").check()
+    page.get_by_role("button", name="Schedule my cancellation").click()
+
+    expect(page.get_by_text("Your cancellation is scheduled.")).to_be_visible()
+    screen.shot("financed-scheduled")
+    subscription.refresh_from_db()
+    assert subscription.has_scheduled_cancellation
+    assert subscription.status == SubscriptionStatus.ACTIVE
+
+
+def test_another_patients_order_number_answers_404(screen, paid_order):
+    theirs = paid_order("stripe", 7777)
+    mine = give_login(PatientFactory())
+    page = screen.page
+
+    screen.sign_in(mine)
+    response = page.goto(f"{screen.url}/patient/orders/{theirs.number}/")
+
+    assert response.status == 404
+    expect(page.get_by_text("We could not find that in your account")).to_be_visible()
+    expect(page.get_by_text("$77.77")).to_have_count(0)
+    screen.shot("other-patients-order")
