@@ -19,6 +19,7 @@ from emr.kernel.admin_actions import ReasonForm
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordTool, RecordToolsMixin
 from emr.kernel.money import format_cents
 from emr.models import IntakeResponse, IntakeStatus, Patient, Prescription
+from emr.portal.accounts import invite_patient
 from emr.support.models import Escalation
 from emr.support.preflight import Check, Item
 from orders.states import OrderStatus
@@ -28,8 +29,20 @@ REVIEW_PERMISSION = "emr.change_intakeresponse"
 RUNNING = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED})
 
 
+def _invite(patient, *, actor, reason, data) -> str:
+    invitation = invite_patient(patient=patient, actor=actor, reason=reason)
+    return (
+        f"Portal invitation sent to {invitation.email}. The link works once and expires "
+        f"{invitation.expires_at:%d %b %Y at %H:%M} UTC; inviting again replaces it."
+    )
+
+
+def _not_yet_signed_up(patient) -> bool:
+    return patient.user is None or not patient.user.has_usable_password()
+
+
 @admin.register(Patient)
-class PatientAdmin(SimpleHistoryAdmin):
+class PatientAdmin(RecordToolsMixin, SimpleHistoryAdmin):
     list_display = ["__str__", "email", "phone", "created_at"]
     search_fields = ["first_name", "last_name", "email", "orders__number"]
     fields = [
@@ -44,6 +57,17 @@ class PatientAdmin(SimpleHistoryAdmin):
     # The login is the patient's own account: re-pointing it would show one patient another's
     # orders, invoices and cards.
     readonly_fields = ["portal_login", "created_at"]
+    record_tools = (
+        RecordTool(
+            "portal_invite",
+            "Invite to the patient portal…",
+            "emr.change_patient",
+            "The patient gets an email with a link to set a portal password (single use, "
+            "expiring). Nothing about their orders, payments or subscriptions changes.",
+            _invite,
+            offered=_not_yet_signed_up,
+        ),
+    )
 
     @admin.display(description="Portal login")
     def portal_login(self, patient: Patient) -> str:

@@ -97,11 +97,13 @@ class Invitation:
     expires_at: datetime
 
 
-def invite_patient(*, patient: Patient, actor: Actor) -> Invitation:
+def invite_patient(
+    *, patient: Patient, actor: Actor, reason: str = "Portal invitation sent"
+) -> Invitation:
     """Give the patient a portal login (if they have none) and email them a link to set its
     password. A second invitation before they set one replaces the first (its link stops
     working); once they have a password, they use "Forgot your password?" instead."""
-    with service_transaction(actor, reason="Portal invitation sent"):
+    with service_transaction(actor, reason=reason):
         patient = (
             Patient.objects.select_for_update(of=("self",))
             .select_related("user")

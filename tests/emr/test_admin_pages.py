@@ -13,7 +13,7 @@ from orders.services import change_status
 from orders.states import OrderStatus
 from subscriptions.models import Subscription
 from subscriptions.states import CancellationCause, SubscriptionStatus
-from tests.factories import SubscriptionFactory, UserFactory
+from tests.factories import PatientFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -176,3 +176,33 @@ def test_a_patient_s_login_is_never_re_pointed(request, role, roles, admin_clien
     assert patient.phone == "+1 555 0100"  # contact details stay CS's to keep current
     delete = reverse("admin:emr_patient_delete", args=[patient.pk])
     assert client.get(delete).status_code == 403
+
+
+def test_cs_invites_a_patient_to_the_portal_from_the_patient_page(
+    cs_user, admin_client_for, mailoutbox, django_capture_on_commit_callbacks
+):
+    patient = PatientFactory()
+    client = admin_client_for(cs_user)
+    page = client.get(reverse("admin:emr_patient_change", args=[patient.pk])).content.decode()
+    assert 'data-tool="portal_invite"' in page
+
+    with django_capture_on_commit_callbacks(execute=True):  # the email leaves after commit
+        done = client.post(
+            reverse("admin:emr_patient_tool", args=[patient.pk, "portal_invite"]),
+            {"reason": "Patient asked on the phone for portal access"},
+            follow=True,
+        )
+    assert f"Portal invitation sent to {patient.email}" in unescape(done.content.decode())
+    [email] = mailoutbox
+    assert email.to == [patient.email] and "/patient/" in email.body
+    patient.refresh_from_db()
+    assert patient.user is not None and not patient.user.has_usable_password()
+    assert patient.history.latest().history_change_reason.startswith("Patient asked")
+
+
+def test_a_patient_who_set_a_password_is_not_offered_an_invitation(cs_user, admin_client_for):
+    patient = PatientFactory()
+    patient.user = User.objects.create_user(username=f"patient-{patient.pk}", password="x" * 16)
+    patient.save()
+    page = admin_client_for(cs_user).get(reverse("admin:emr_patient_change", args=[patient.pk]))
+    assert 'data-tool="portal_invite"' not in page.content.decode()
