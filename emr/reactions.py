@@ -28,7 +28,7 @@ from subscriptions.billing_cycle import refuse_removing_a_card_in_use
 from subscriptions.lifecycle import cancel_subscription, withdraw_pending_intakes
 from subscriptions.models import Subscription
 from subscriptions.recovery import reactivate_after_payment
-from subscriptions.states import CancellationCause, SubscriptionStatus
+from subscriptions.states import ENDED_STATUSES, CancellationCause
 
 # --- A paid invoice (billing) ---------------------------------------------------------------
 
@@ -98,7 +98,7 @@ def cancel_subscription_of_intake(event: IntakeRejected) -> None:
     if order is None or order.subscription_id is None:
         return
     subscription = Subscription.objects.get(pk=order.subscription_id)
-    if subscription.status in {SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED}:
+    if subscription.status in ENDED_STATUSES:
         return
     cancel_subscription(
         subscription=subscription,

@@ -38,6 +38,7 @@ from subscriptions.lifecycle import close_subscription, lock_subscription, set_s
 from subscriptions.models import Plan, RenewalNotice, Subscription, SubscriptionCycle
 from subscriptions.recovery import record_failed_attempt
 from subscriptions.states import (
+    ENDED_STATUSES,
     LIVE_STATUSES,
     BillingInterval,
     CancellationCause,
@@ -163,7 +164,7 @@ def change_card(
     reason = require_reason(reason)
     with service_transaction(actor, reason=reason):
         subscription = lock_subscription(subscription.pk)
-        if subscription.status in {SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED}:
+        if subscription.status in ENDED_STATUSES:
             raise StateConflict(
                 f"This subscription is {subscription.get_status_display().lower()}: nothing "
                 "will be charged any more, so its card is not changed.",

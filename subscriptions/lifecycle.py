@@ -28,6 +28,7 @@ from orders.services import WAITING_FOR_PAYMENT
 from orders.states import ACTION_ONLY
 from subscriptions.models import PlanSwitch, Subscription
 from subscriptions.states import (
+    ENDED_STATUSES,
     OPEN_SWITCH_STATUSES,
     CancellationCause,
     SubscriptionStatus,
@@ -146,7 +147,7 @@ def set_subscription_status(subscription: Subscription, target: str) -> Subscrip
     now = timezone.now()
     if target == S.CANCELLED:
         subscription.cancelled_at = now
-    if target in {S.CANCELLED, S.EXPIRED}:
+    if target in ENDED_STATUSES:
         # Future billing stops: nothing is due any more.
         subscription.next_billing_at = None
     if previous == S.PAUSED and target != S.PAUSED:

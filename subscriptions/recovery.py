@@ -30,14 +30,13 @@ from subscriptions.lifecycle import (
     set_subscription_status,
 )
 from subscriptions.models import PlanSwitch, Subscription, SubscriptionCycle
-from subscriptions.states import CancellationCause, SubscriptionStatus, SwitchStatus
+from subscriptions.states import ENDED_STATUSES, CancellationCause, SubscriptionStatus, SwitchStatus
 
 S = SubscriptionStatus
 
 DEFAULT_RETRY_DAYS = (1, 3, 7)
 # Orders that only collect money: once paid there is nothing left to do for them.
 PAYMENT_ONLY_KINDS = frozenset({OrderKind.RECOVERY_CYCLE, OrderKind.PAYOFF})
-ENDED = frozenset({S.CANCELLED, S.EXPIRED})
 
 
 def retry_delay(attempts: int) -> timedelta | None:
@@ -125,7 +124,7 @@ def reactivate_after_payment(*, order: Order, actor: Actor) -> None:
         subscription = lock_subscription(order.subscription_id)
         _count_payment(order, subscription)
         _complete_if_payment_only(order)
-        if subscription.status in ENDED:
+        if subscription.status in ENDED_STATUSES:
             return
         if _scheduled_cancellation_due(subscription):
             close_subscription(subscription, cause=CancellationCause.SCHEDULED, actor=actor)
@@ -195,7 +194,7 @@ def _complete_switch_replaced_by(replacement: Subscription, *, actor: Actor) -> 
     if switch is None or replacement.status != S.ACTIVE:
         return
     old = lock_subscription(switch.subscription_id)
-    if old.status not in ENDED:
+    if old.status not in ENDED_STATUSES:
         close_subscription(old, cause=CancellationCause.SWITCHED, actor=actor)
     switch.status = SwitchStatus.COMPLETED
     switch.completed_at = timezone.now()

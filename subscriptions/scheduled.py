@@ -18,7 +18,7 @@ from emr.kernel.errors import DomainError
 from subscriptions.billing_cycle import next_period_start, system_actor
 from subscriptions.lifecycle import close_subscription, lock_subscription
 from subscriptions.models import PlanSwitch, Subscription
-from subscriptions.states import CancellationCause, SubscriptionStatus, SwitchStatus
+from subscriptions.states import ENDED_STATUSES, CancellationCause, SubscriptionStatus, SwitchStatus
 from subscriptions.switching import run_switch
 
 S = SubscriptionStatus
@@ -77,9 +77,7 @@ def _run_due_cancellations(*, actor: Actor) -> int:
     for subscription_id in due:
         with transaction.atomic():
             subscription = lock_subscription(subscription_id)
-            if subscription.status in {S.CANCELLED, S.EXPIRED} or (
-                subscription.recovery_cycles_remaining
-            ):
+            if subscription.status in ENDED_STATUSES or (subscription.recovery_cycles_remaining):
                 continue
             reason = f"Scheduled cancellation: {subscription.cancellation_scheduled_reason}"
             with acting(actor, reason=reason):

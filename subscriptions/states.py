@@ -44,6 +44,8 @@ subscription_transitions = TransitionTable(SUBSCRIPTION_TRANSITIONS, refuse=_ref
 
 # Subscriptions that will still be billed (a paused one resumes, or is reactivated by a payment).
 LIVE_STATUSES = frozenset({S.ACTIVE, S.PAUSED})
+# Subscriptions that are over: nothing is billed or changed any more.
+ENDED_STATUSES = frozenset({S.CANCELLED, S.EXPIRED})
 
 
 class BillingInterval(models.TextChoices):

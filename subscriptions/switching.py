@@ -44,6 +44,7 @@ from subscriptions.lifecycle import (
 )
 from subscriptions.models import Plan, PlanSwitch, Subscription
 from subscriptions.states import (
+    ENDED_STATUSES,
     OPEN_SWITCH_STATUSES,
     SubscriptionStatus,
     SwitchStatus,
@@ -197,7 +198,7 @@ def _prepare_due_switch(switch: PlanSwitch, *, actor: Actor) -> bool:
             return switch.status == SwitchStatus.PENDING
         card = billing_card_for(old)
         problem = ""
-        if old.status in {S.CANCELLED, S.EXPIRED}:
+        if old.status in ENDED_STATUSES:
             problem = "The subscription ended before the scheduled switch ran."
         elif card is None:
             problem = NO_CARD_MESSAGE

@@ -24,7 +24,7 @@ from emr.portal.models import ConsequencesAcknowledgement, SubscriptionChange
 from emr.portal.scope import own_subscription
 from subscriptions import lifecycle
 from subscriptions.models import Subscription
-from subscriptions.states import BillingInterval, SubscriptionStatus
+from subscriptions.states import ENDED_STATUSES, BillingInterval, SubscriptionStatus
 
 C = SubscriptionChange
 S = SubscriptionStatus
@@ -97,7 +97,7 @@ class Offer:
 def available_changes(subscription: Subscription, *, actor: Actor) -> Offer:
     """What the lifecycle policy allows this patient now (the page offers only these; the
     lifecycle service decides again when they confirm)."""
-    if subscription.status in {S.CANCELLED, S.EXPIRED}:
+    if subscription.status in ENDED_STATUSES:
         return Offer((), ())
     if subscription.has_scheduled_cancellation:
         return Offer((C.WITHDRAW_CANCELLATION,), ())

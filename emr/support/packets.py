@@ -35,7 +35,7 @@ from integrations.pharmacy.states import CLOSED_STATUSES, PharmacyOrderStatus, P
 from orders.models import Order
 from orders.states import ACTION_ONLY, UNPAID, OrderKind, OrderStatus
 from subscriptions.models import PlanSwitch, Subscription
-from subscriptions.states import CancellationCause, SubscriptionStatus
+from subscriptions.states import ENDED_STATUSES, CancellationCause, SubscriptionStatus
 
 # --- The facts -----------------------------------------------------------------------------
 
@@ -399,7 +399,7 @@ def _billed_after_cancellation(p: EscalationPacket) -> bool:
 def _recovery_balance(p: EscalationPacket) -> bool:
     return (
         p.subscription is not None
-        and p.subscription.status not in {SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED}
+        and p.subscription.status not in ENDED_STATUSES
         and p.subscription.recovery_balance_cents > 0
     )
 

@@ -24,7 +24,12 @@ from orders.models import Order
 from orders.states import OrderStatus
 from subscriptions.billing_cycle import live_subscriptions_paying_with
 from subscriptions.models import Subscription
-from subscriptions.states import LIVE_STATUSES, OPEN_SWITCH_STATUSES, SubscriptionStatus
+from subscriptions.states import (
+    ENDED_STATUSES,
+    LIVE_STATUSES,
+    OPEN_SWITCH_STATUSES,
+    SubscriptionStatus,
+)
 
 
 class Action(enum.StrEnum):
@@ -570,7 +575,7 @@ def _subscription_item(order: Order, action: Action) -> Item:
     subscription = order.subscription
     if subscription is None:
         return Item("subscription", "Subscription", Check.OK, "Not linked to a subscription.")
-    if subscription.status in {SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED}:
+    if subscription.status in ENDED_STATUSES:
         return Item(
             "subscription",
             "Subscription",
