@@ -1,9 +1,10 @@
 """The chart in the admin: patients' contact details, intake review, prescriptions.
 
 CS edit a patient's contact details; the portal login tying a patient to an account is shown,
-never re-pointed. An intake's decision (reject, send back for correction) is a tool on its page
-for medical operations, calling `emr.intake`; a prescription arrives from the telehealth
-provider (RX_WRITTEN) and is never typed in or edited here.
+never re-pointed, and the email it signs in with is read-only once the patient set a password.
+An intake's decision (reject, send back for correction) is a tool on its page for medical
+operations, calling `emr.intake`; a prescription arrives from the telehealth provider
+(RX_WRITTEN) and is never typed in or edited here.
 """
 
 from dataclasses import dataclass
@@ -54,9 +55,6 @@ class PatientAdmin(RecordToolsMixin, SimpleHistoryAdmin):
         "portal_login",
         "created_at",
     ]
-    # The login is the patient's own account: re-pointing it would show one patient another's
-    # orders, invoices and cards.
-    readonly_fields = ["portal_login", "created_at"]
     record_tools = (
         RecordTool(
             "portal_invite",
@@ -69,9 +67,26 @@ class PatientAdmin(RecordToolsMixin, SimpleHistoryAdmin):
         ),
     )
 
+    def get_readonly_fields(self, request, obj=None):
+        # The login is the patient's own account: re-pointing it would show one patient
+        # another's orders, invoices and cards. Once the patient has set a password, the email
+        # is how they sign in to the portal and where its password resets go: changing it would
+        # hand the account to whoever reads the new address. Until then a mistyped address can
+        # be corrected and the invitation sent again.
+        if obj is not None and not _not_yet_signed_up(obj):
+            return ["email", "portal_login", "created_at"]
+        return ["portal_login", "created_at"]
+
     @admin.display(description="Portal login")
     def portal_login(self, patient: Patient) -> str:
-        return patient.user.get_username() if patient.user else "none yet"
+        if patient.user is None:
+            return "none yet"
+        if _not_yet_signed_up(patient):
+            return f"{patient.user.get_username()} (invited, no password set yet)"
+        return (
+            f"{patient.user.get_username()}: the patient signs in with the email above, so it "
+            "is not changed here. Escalate to billing/admin operations if it must change."
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # A chart is a medical record and the anchor of every order and payment: never deleted.

@@ -7,11 +7,13 @@ plan's price, financing and interval live, so changing them would change what ev
 subscriber pays or owes.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
 
 from emr.kernel.admin_actions import reasoned_action
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordToolsMixin
+from emr.kernel.errors import DomainError
 from emr.kernel.money import format_cents, money_column
 from emr.support.links import escalation_url
 from emr.support.preflight import subscription_cancel_preflight
@@ -29,20 +31,6 @@ from subscriptions.billing_cycle import billing_card_for
 from subscriptions.models import Plan, PlanSwitch, Subscription, SubscriptionCycle
 from subscriptions.scheduled import UNPAID_FINANCED_CYCLES
 from subscriptions.states import SwitchTiming
-
-# What a subscriber pays, for what, how often and for how long: fixed once a subscription uses
-# the plan (`billing_cycle.plan_line` bills `price_cents` of `product` at every renewal;
-# `recovery_balance_cents` is the remaining financed cycles times the price).
-PLAN_MONEY_TERMS = [
-    "product",
-    "price_cents",
-    "currency",
-    "interval",
-    "interval_count",
-    "financed_cycles",
-    "term_cycles",
-    "payoff_switch_allowed",
-]
 
 
 @admin.register(Plan)
@@ -64,13 +52,13 @@ class PlanAdmin(SimpleHistoryAdmin):
 
     def get_fields(self, request, obj=None):
         if _in_use(obj):
-            terms = [field for field in PLAN_MONEY_TERMS if field != "price_cents"]
+            terms = [field for field in Plan.TERMS if field != "price_cents"]
             return ["name", "active", "in_use", "price", *terms, "created_at"]
         return super().get_fields(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         if _in_use(obj):
-            return ["in_use", "price", *PLAN_MONEY_TERMS, "created_at"]
+            return ["in_use", "price", *Plan.TERMS, "created_at"]
         return ["created_at"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -87,10 +75,23 @@ class PlanAdmin(SimpleHistoryAdmin):
     @admin.display(description="In use")
     def in_use(self, plan: Plan) -> str:
         count = plan.subscriptions.count()
-        return (
-            f"{count} subscription{' uses' if count == 1 else 's use'} this plan, so its price and "
-            "terms are fixed: a new price is a new plan (add it, then untick Active here)."
+        users = (
+            f"{count} subscription{' uses' if count == 1 else 's use'}"
+            if count
+            else "A scheduled plan switch leads to"
         )
+        return (
+            f"{users} this plan, so its price and terms are fixed: a new price is a new plan "
+            "(add it, then untick Active here)."
+        )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as refused:
+            # A subscription started on the plan while its form was open: Plan.save() refused.
+            messages.error(request, refused.detail)
+            return HttpResponseRedirect(request.path)
 
     @admin.display(description="Price per billing cycle")
     def price(self, plan: Plan) -> str:
@@ -98,7 +99,7 @@ class PlanAdmin(SimpleHistoryAdmin):
 
 
 def _in_use(plan: Plan | None) -> bool:
-    return plan is not None and plan.pk is not None and plan.subscriptions.exists()
+    return plan is not None and plan.in_use
 
 
 TOOLS = {tool.name: tool for tool in SUBSCRIPTION_TOOLS}

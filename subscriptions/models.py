@@ -1,7 +1,8 @@
-from django.db import models
+from django.db import models, transaction
 
 from audit.models import audit_trail
 from billing.models import PaymentMethod
+from emr.kernel.errors import StateConflict
 from emr.kernel.transitions import GuardedStatusModel
 from emr.models import Patient
 from orders.models import Order, Product
@@ -17,6 +18,21 @@ from subscriptions.states import (
 
 
 class Plan(models.Model):
+    # What a subscriber pays, for what, how often and for how long: every renewal bills the
+    # plan's price and product as they are then (`billing_cycle.plan_line`), and the recovery
+    # balance is the remaining financed cycles times the price. Once a subscription or a switch
+    # uses the plan these never change, whoever saves it; a new price is a new plan.
+    TERMS = (
+        "product",
+        "price_cents",
+        "currency",
+        "interval",
+        "interval_count",
+        "financed_cycles",
+        "term_cycles",
+        "payoff_switch_allowed",
+    )
+
     name = models.CharField(max_length=200)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="plans")
     price_cents = models.BigIntegerField()
@@ -70,9 +86,38 @@ class Plan(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        if self.pk is None:
+            return super().save(*args, **kwargs)
+        attnames = [self._meta.get_field(name).attname for name in self.TERMS]
+        with transaction.atomic():
+            # The row lock waits for, then holds off, a subscription or switch being created on
+            # this plan (its foreign key takes a share lock on the row): "not in use" stays true
+            # until this save commits.
+            stored = Plan.objects.select_for_update().filter(pk=self.pk).values(*attnames).first()
+            changed = stored is not None and any(
+                stored[attname] != getattr(self, attname) for attname in attnames
+            )
+            if changed and self.in_use:
+                raise StateConflict(
+                    f"Patients subscribe to {self.name}: its product, price, cadence, financing "
+                    "and term can no longer change. A new price is a new plan (add it, then "
+                    "untick Active here).",
+                    code="plan.in_use",
+                )
+            return super().save(*args, **kwargs)
+
     def clean(self) -> None:
         # 0 financed cycles is how a form says "not financed"; the column says it with null.
         self.financed_cycles = self.financed_cycles or None
+
+    @property
+    def in_use(self) -> bool:
+        """Whether a subscription is (or was) on this plan, or a switch leads to it."""
+        return self.pk is not None and (
+            Subscription.objects.filter(plan_id=self.pk).exists()
+            or PlanSwitch.objects.filter(target_plan_id=self.pk).exists()
+        )
 
 
 class Subscription(GuardedStatusModel):

@@ -30,12 +30,13 @@ MONEY_LINKED_MODELS = {
 EDITABLE_BY_DESIGN: dict[str, str] = {
     "support.escalation": "opened and resolved on its own pages, which call the escalation service",
     # Renewals bill a plan's price, product, interval and financing live (billing_cycle.plan_line,
-    # recovery_balance_cents), so those are read-only once a subscription uses the plan
-    # (tests/subscriptions/test_admin_pages.py); what stays editable cannot change what an
+    # recovery_balance_cents), so those are read-only once a subscription or a switch uses the
+    # plan (tests/subscriptions/test_admin_pages.py); what stays editable cannot change what an
     # existing subscriber pays or owes.
     "subscriptions.plan": (
-        "billing admins add plans, rename them and retire them (active); a plan in use keeps "
-        "its money terms read-only, and no plan is ever deleted"
+        "billing admins add plans, rename them and retire them (active); a plan a subscription "
+        "or a scheduled switch uses keeps its money terms read-only, Plan.save() refuses to "
+        "change them whoever calls it, and no plan is ever deleted"
     ),
     "orders.product": (
         "the catalogue: a price, name or policy text only shapes orders placed afterwards (order "

@@ -206,3 +206,34 @@ def test_a_patient_who_set_a_password_is_not_offered_an_invitation(cs_user, admi
     patient.save()
     page = admin_client_for(cs_user).get(reverse("admin:emr_patient_change", args=[patient.pk]))
     assert 'data-tool="portal_invite"' not in page.content.decode()
+
+
+def test_the_email_a_patient_signs_in_with_is_not_changed_by_a_form(cs_user, admin_client_for):
+    """The portal signs a patient in with this email and sends password resets to it: whoever
+    could rewrite it could take over the account, its cards and its records. Before the
+    patient set a password, a mistyped address can still be corrected and invited again."""
+    invited = PatientFactory(email="al@example.test")
+    invited.user = User.objects.create_user(username=f"patient-{invited.pk}")  # no password
+    invited.save()
+    signed_up = PatientFactory(email="ada@example.test")
+    signed_up.user = User.objects.create_user(username=f"patient-{signed_up.pk}", password="x" * 16)
+    signed_up.save()
+    client = admin_client_for(cs_user)
+
+    for patient in (invited, signed_up):
+        client.post(
+            reverse("admin:emr_patient_change", args=[patient.pk]),
+            {
+                "first_name": patient.first_name,
+                "last_name": patient.last_name,
+                "email": f"new-{patient.email}",
+                "phone": "+1 555 0100",
+            },
+        )
+
+    assert Patient.objects.get(pk=invited.pk).email == "new-al@example.test"
+    stored = Patient.objects.get(pk=signed_up.pk)
+    assert (stored.email, stored.phone) == ("ada@example.test", "+1 555 0100")
+    page = client.get(reverse("admin:emr_patient_change", args=[signed_up.pk])).content.decode()
+    assert 'name="email"' not in page
+    assert "the patient signs in with the email above" in page

@@ -6,10 +6,13 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
+from emr.kernel.actors import Actor, Door
+from emr.kernel.errors import StateConflict
 from subscriptions.billing_cycle import run_billing_cycle
 from subscriptions.models import Plan, PlanSwitch, Subscription
-from subscriptions.states import SubscriptionStatus, SwitchStatus
-from tests.factories import PatientFactory, UserFactory
+from subscriptions.states import SubscriptionStatus, SwitchStatus, SwitchTiming
+from subscriptions.switching import switch_plan
+from tests.factories import PatientFactory, SubscriptionFactory, UserFactory
 from tests.subscriptions.conftest import START, make_plan, remove_card, save_card
 
 pytestmark = pytest.mark.django_db
@@ -349,3 +352,40 @@ def test_a_plan_nobody_uses_yet_can_be_corrected(db, billing_admin, admin_client
     url = reverse("admin:subscriptions_plan_change", args=[plan.pk])
     admin_client_for(billing_admin).post(url, _plan_form(plan, price_cents=8900))
     assert Plan.objects.get(pk=plan.pk).price_cents == 8900
+
+
+def test_save_refuses_to_change_a_plan_in_use_whoever_calls_it(db):
+    """The second wall behind the read-only page: a form opened before the first subscription
+    and sent after it, a shell script or a bug cannot reprice what subscribers pay."""
+    plan = SubscriptionFactory(plan=make_plan(price_cents=9900)).plan
+    plan.price_cents = 100
+    with pytest.raises(StateConflict) as refused:
+        plan.save()
+    assert refused.value.code == "plan.in_use"
+    assert Plan.objects.get(pk=plan.pk).price_cents == 9900
+
+    plan.refresh_from_db()
+    plan.name, plan.active = "Renamed", False  # renaming and retiring it stay allowed
+    plan.save()
+    assert Plan.objects.filter(pk=plan.pk, name="Renamed", active=False).exists()
+
+
+def test_a_plan_a_scheduled_switch_leads_to_keeps_its_terms(
+    clock, subscribe, billing_admin, admin_client_for
+):
+    """The patient agreed to the target plan's price: it is billed when the switch runs."""
+    old = subscribe(plan=make_plan(financed_cycles=3))
+    target = make_plan(name="Maintenance", price_cents=4900)
+    switch_plan(
+        subscription=old,
+        plan=target,
+        timing=SwitchTiming.AFTER_RECOVERY,
+        actor=Actor.staff(billing_admin, door=Door.ADMIN),
+        reason="Patient moves to maintenance",
+    )
+    url = reverse("admin:subscriptions_plan_change", args=[target.pk])
+    client = admin_client_for(billing_admin)
+
+    assert "A scheduled plan switch leads to this plan" in client.get(url).content.decode()
+    client.post(url, _plan_form(target, price_cents=9900))
+    assert Plan.objects.get(pk=target.pk).price_cents == 4900
