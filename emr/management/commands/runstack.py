@@ -111,7 +111,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(
                     f"\nEMR billing is running: http://127.0.0.1:{port}/admin/ "
-                    f"(API docs: http://127.0.0.1:{port}/api/v1/docs/). Ctrl-C stops everything."
+                    f"(API docs, once signed in: http://127.0.0.1:{port}/api/v1/docs/; patient "
+                    f"portal: http://127.0.0.1:{port}/patient/). Ctrl-C stops everything."
                 )
             )
             self._wait(children)
