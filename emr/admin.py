@@ -7,8 +7,6 @@ operations, calling `emr.intake`; a prescription arrives from the telehealth pro
 (RX_WRITTEN) and is never typed in or edited here.
 """
 
-from dataclasses import dataclass
-
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -18,16 +16,14 @@ from billing.states import InvoiceStatus
 from emr.intake import REVIEWABLE, order_kept_status, reject_intake, send_back_for_correction
 from emr.kernel.admin_actions import ReasonForm
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordTool, RecordToolsMixin
-from emr.kernel.money import format_cents
 from emr.models import IntakeResponse, IntakeStatus, Patient, Prescription
 from emr.portal.accounts import invite_patient
 from emr.support.models import Escalation
-from emr.support.preflight import Check, Item
+from emr.support.preflight import intake_rejection_preflight
 from orders.states import OrderStatus
-from subscriptions.states import SubscriptionStatus
+from subscriptions.states import LIVE_STATUSES, SubscriptionStatus
 
 REVIEW_PERMISSION = "emr.change_intakeresponse"
-RUNNING = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED})
 
 
 def _invite(patient, *, actor, reason, data) -> str:
@@ -106,75 +102,9 @@ class ReviewNoteForm(ReasonForm):
         )
 
 
-@dataclass(frozen=True)
-class RejectionChecklist:
-    """What a rejection will set off, read from the intake's order and subscription."""
-
-    items: list[Item]
-    action: str = "reject this intake"
-    will_not_do: tuple[str, ...] = (
-        "refund money already paid: a refund is a separate, deliberate action",
-        "stop or recall a shipment already on its way",
-        "cancel a Beluga visit or void a pharmacy order",
-        "undo prescription records",
-    )
-
-    @property
-    def blocked(self) -> bool:
-        return False  # a medical decision: the rejection itself is never refused by its links
-
-
-def rejection_checklist(intake: IntakeResponse) -> RejectionChecklist:
-    order = intake.order
-    if order is None:
-        return RejectionChecklist(
-            [Item("order", "Order", Check.INFO, "No order is linked: only the intake changes.")]
-        )
-    items = [_order_item(order)]
-    invoice = getattr(order, "invoice", None)
-    if invoice is not None and invoice.status == InvoiceStatus.PAID:
-        items.append(
-            Item(
-                "payment",
-                "Payment",
-                Check.WARN,
-                f"{invoice.number} is paid ({format_cents(invoice.amount_cents, invoice.currency)})"
-                ": rejecting does not refund it.",
-            )
-        )
-    subscription = order.subscription
-    if subscription is not None and subscription.status in RUNNING:
-        items.append(
-            Item(
-                "subscription",
-                "Subscription",
-                Check.WARN,
-                f"{subscription} ({subscription.plan}) will be cancelled and its cancellation "
-                "workflow fires, even with a financed balance remaining.",
-            )
-        )
-    return RejectionChecklist(items)
-
-
-def _order_item(order) -> Item:
-    if order.status in {OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.REFUNDED}:
-        sentence = f"{order.number} is already {order.get_status_display().lower()}: it stays so."
-        return Item("order", "Order", Check.INFO, sentence)
-    if order.transitions.can(order.status, OrderStatus.REJECTED):
-        sentence = f"{order.number} ({order.get_status_display()}) will be REJECTED."
-        return Item("order", "Order", Check.OK, sentence)
-    return Item(
-        "order",
-        "Order",
-        Check.WARN,
-        f"{order.number} is {order.get_status_display().lower()}: too far to be rejected. It "
-        "keeps its status and medical operations get an escalation to decide what follows.",
-    )
-
-
 def _reject(intake, *, actor, reason, data) -> str:
     subscription = intake.order.subscription if intake.order else None
-    was_running = subscription is not None and subscription.status in RUNNING
+    was_running = subscription is not None and subscription.status in LIVE_STATUSES
     intake = reject_intake(intake=intake, actor=actor, note=reason)
     followed = _what_followed_for_order(intake)
     if was_running:
@@ -241,7 +171,7 @@ INTAKE_TOOLS = (
         _reject,
         form_class=ReviewNoteForm,
         offered=lambda intake: intake.status in REVIEWABLE,
-        checklist=rejection_checklist,
+        checklist=intake_rejection_preflight,
     ),
 )
 

@@ -18,7 +18,7 @@ from emr.kernel.money import format_cents, money_column
 from emr.support.links import escalation_url
 from emr.support.preflight import subscription_cancel_preflight
 from subscriptions.admin_tools import (
-    RUNNING,
+    LIVE_STATUSES,
     SUBSCRIPTION_TOOLS,
     day,
     open_switch,
@@ -217,7 +217,7 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin
         subscription = self.get_object(request, object_id)
         if subscription is not None:
             charged_next = billing_card_for(subscription)
-            running = subscription.status in RUNNING
+            running = subscription.status in LIVE_STATUSES
             extra_context = {
                 **(extra_context or {}),
                 "subscription": subscription,

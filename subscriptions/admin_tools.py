@@ -22,6 +22,7 @@ from subscriptions.billing_cycle import billing_card_for, change_card
 from subscriptions.models import Plan, PlanSwitch, Subscription
 from subscriptions.scheduled import scheduled_cancellation_due_at, unpaid_financed_cycles
 from subscriptions.states import (
+    LIVE_STATUSES,
     OPEN_SWITCH_STATUSES,
     SubscriptionStatus,
     SwitchStatus,
@@ -29,7 +30,6 @@ from subscriptions.states import (
 )
 
 S = SubscriptionStatus
-RUNNING = frozenset({S.ACTIVE, S.PAUSED})
 CHANGE = "subscriptions.change_subscription"
 
 
@@ -157,7 +157,7 @@ def _has_balance(subscription) -> bool:
 
 def _may_schedule_cancellation(subscription) -> bool:
     return (
-        subscription.status in RUNNING
+        subscription.status in LIVE_STATUSES
         and _has_balance(subscription)
         and not subscription.has_scheduled_cancellation
         and open_switch(subscription) is None
@@ -269,7 +269,7 @@ class SwitchForm(ReasonForm):
 
 def _may_switch(subscription) -> bool:
     return (
-        subscription.status in RUNNING
+        subscription.status in LIVE_STATUSES
         and not subscription.has_scheduled_cancellation
         and open_switch(subscription) is None
         and bool(switch_timings(subscription))
@@ -337,7 +337,7 @@ SUBSCRIPTION_TOOLS = (
         "paid orders stay as they are, and a shipment already on its way is not stopped. "
         "Cancelled is final: it cannot be reactivated.",
         _cancel,
-        offered=lambda sub: sub.status in RUNNING and not _has_balance(sub),
+        offered=lambda sub: sub.status in LIVE_STATUSES and not _has_balance(sub),
         checklist=subscription_cancel_preflight,
     ),
     RecordTool(
@@ -357,7 +357,7 @@ SUBSCRIPTION_TOOLS = (
         "The subscription becomes CANCELLED now although financed payments remain: they will "
         "not be billed. Nothing is refunded, paid orders stay as they are. Cancelled is final.",
         _cancel,
-        offered=lambda sub: sub.status in RUNNING and _has_balance(sub),
+        offered=lambda sub: sub.status in LIVE_STATUSES and _has_balance(sub),
         checklist=subscription_cancel_preflight,
     ),
     RecordTool(
@@ -367,7 +367,7 @@ SUBSCRIPTION_TOOLS = (
         "The scheduled cancellation is removed: the subscription goes on billing as usual after "
         "the final recovery payment. The request stays in the history.",
         _withdraw_scheduled_cancellation,
-        offered=lambda sub: sub.status in RUNNING and sub.has_scheduled_cancellation,
+        offered=lambda sub: sub.status in LIVE_STATUSES and sub.has_scheduled_cancellation,
     ),
     RecordTool(
         "pause",
@@ -414,7 +414,7 @@ SUBSCRIPTION_TOOLS = (
         _change_card,
         form_class=CardForm,
         form_kwargs=_subscription_form,
-        offered=lambda sub: sub.status in RUNNING and other_cards(sub).exists(),
+        offered=lambda sub: sub.status in LIVE_STATUSES and other_cards(sub).exists(),
     ),
     RecordTool(
         "switch",

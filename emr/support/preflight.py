@@ -39,6 +39,7 @@ class Action(enum.StrEnum):
     CANCEL_VISIT = "cancel_visit"
     REMOVE_CARD = "remove_card"
     SWITCH_GATEWAY = "switch_gateway"
+    REJECT_INTAKE = "reject_intake"
 
 
 # The checklists an order has (`?action=` of the API).
@@ -51,6 +52,7 @@ HEADINGS = {
     Action.CANCEL_VISIT: "Before you cancel the Beluga visit of {}",
     Action.REMOVE_CARD: "Before you remove {}",
     Action.SWITCH_GATEWAY: "Before you make {} the active gateway",
+    Action.REJECT_INTAKE: "Before you reject the intake {}",
 }
 
 # How each sentence names the action it warns about.
@@ -850,3 +852,67 @@ def gateway_switch_preflight(target: str) -> Preflight:
         ],
         will_not_do=GATEWAY_SWITCH_WILL_NOT_DO,
     )
+
+
+INTAKE_REJECTION_WILL_NOT_DO = [
+    "refund money already paid: a refund is a separate, deliberate action",
+    "stop or recall a shipment already on its way",
+    "cancel a Beluga visit or void a pharmacy order",
+    "undo prescription records",
+]
+
+
+def intake_rejection_preflight(intake) -> Preflight:
+    """What rejecting an intake sets off, read from its order and subscription. A medical
+    decision: nothing here blocks it."""
+    order = intake.order
+    if order is None:
+        items = [Item("order", "Order", Check.INFO, "No order is linked: only the intake changes.")]
+    else:
+        items = [_intake_order_item(order), *_intake_money_and_subscription_items(order)]
+    return Preflight(
+        Action.REJECT_INTAKE, intake.questionnaire, items, list(INTAKE_REJECTION_WILL_NOT_DO)
+    )
+
+
+def _intake_order_item(order: Order) -> Item:
+    if order.status in {OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.REFUNDED}:
+        sentence = f"{order.number} is already {order.get_status_display().lower()}: it stays so."
+        return Item("order", "Order", Check.INFO, sentence)
+    if order.transitions.can(order.status, OrderStatus.REJECTED):
+        sentence = f"{order.number} ({order.get_status_display()}) will be REJECTED."
+        return Item("order", "Order", Check.OK, sentence)
+    return Item(
+        "order",
+        "Order",
+        Check.WARN,
+        f"{order.number} is {order.get_status_display().lower()}: too far to be rejected. It "
+        "keeps its status and medical operations get an escalation to decide what follows.",
+    )
+
+
+def _intake_money_and_subscription_items(order: Order) -> list[Item]:
+    items = []
+    invoice = _invoice(order)
+    if invoice is not None and invoice.status == InvoiceStatus.PAID:
+        items.append(
+            Item(
+                "payment",
+                "Payment",
+                Check.WARN,
+                f"{invoice.number} is paid ({format_cents(invoice.amount_cents, invoice.currency)})"
+                ": rejecting does not refund it.",
+            )
+        )
+    subscription = order.subscription
+    if subscription is not None and subscription.status in LIVE_STATUSES:
+        items.append(
+            Item(
+                "subscription",
+                "Subscription",
+                Check.WARN,
+                f"{subscription} ({subscription.plan}) will be cancelled and its cancellation "
+                "workflow fires, even with a financed balance remaining.",
+            )
+        )
+    return items

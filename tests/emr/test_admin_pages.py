@@ -48,6 +48,7 @@ def test_medical_ops_reject_an_intake_and_read_what_followed(
     assert 'data-tool="reject"' in client.get(page_url(submitted)).content.decode()
 
     confirm = client.get(tool_url(submitted, "reject")).content.decode()
+    assert "Before you reject the intake GLP-1 intake: what to check" in confirm
     assert f"{order.number} (Processing) will be REJECTED." in confirm
     assert "rejecting does not refund it" in confirm
     assert f"{order.subscription} (" in confirm and "will be cancelled" in confirm
