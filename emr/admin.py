@@ -8,10 +8,13 @@ operations, calling `emr.intake`; a prescription arrives from the telehealth pro
 """
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from audit.access_log import record_access
+from audit.models import AccessedPage
 from billing.states import InvoiceStatus
 from emr.intake import REVIEWABLE, order_kept_status, reject_intake, send_back_for_correction
 from emr.kernel.admin_actions import ReasonForm
@@ -87,6 +90,17 @@ class PatientAdmin(RecordToolsMixin, SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         # A chart is a medical record and the anchor of every order and payment: never deleted.
         return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        patient = self.get_object(request, unquote(object_id))
+        if patient is not None and request.method == "GET":
+            record_access(
+                request,
+                page=AccessedPage.ADMIN_PATIENT,
+                record=f"patient #{patient.pk} ({patient.full_name})",
+                patient=patient,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 # --- Intake review (medical operations) ------------------------------------------------------

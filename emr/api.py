@@ -3,6 +3,8 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from audit.access_log import record_access
+from audit.models import AccessedPage
 from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission
 from emr.models import Patient
@@ -32,6 +34,16 @@ class PatientViewSet(
     serializer_class = PatientSerializer
     permission_classes = [ActionPermission]
     action_permissions = {"create": "emr.add_patient", "portal_invite": "emr.change_patient"}
+
+    def retrieve(self, request, *args, **kwargs):
+        patient = self.get_object()
+        record_access(
+            request,
+            page=AccessedPage.API_PATIENT,
+            record=f"patient #{patient.pk} ({patient.full_name})",
+            patient=patient,
+        )
+        return Response(self.get_serializer(patient).data)
 
     @extend_schema(request=None, responses={201: PortalInviteSerializer})
     @action(detail=True, methods=["post"], url_path="portal-invite")

@@ -16,6 +16,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from audit.access_log import record_access
+from audit.models import AccessedPage
 from audit.timeline import entries_for, newest_first
 from emr.kernel.actors import Actor, Door
 from emr.kernel.admin_pages import ReadOnlyAdminMixin
@@ -371,6 +373,12 @@ class PatientProfileAdmin(ReadOnlyPageMixin, admin.ModelAdmin):
             profile = load_profile(patient_id)
         except Patient.DoesNotExist:
             raise Http404("No such patient.") from None
+        record_access(
+            request,
+            page=AccessedPage.ADMIN_PROFILE,
+            record=f"patient #{patient_id} ({profile.patient.full_name})",
+            patient=profile.patient,
+        )
         return self.render(
             request,
             "admin/support/patientprofile/profile.html",
