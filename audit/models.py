@@ -13,9 +13,24 @@ class AuditedHistory(models.Model):
         abstract = True
 
 
+class AuditTrail(HistoricalRecords):
+    """simple-history's records, indexed by (object, history row): "the version of this object
+    before that one" is one index probe, which every diff on the audit pages asks, however
+    many versions the object has."""
+
+    def get_meta_options(self, model):
+        options = super().get_meta_options(model)
+        pk = model._meta.pk.attname
+        previous = models.Index(
+            fields=[pk, "history_id"], name=f"h_{model._meta.model_name[:18]}_versions"
+        )
+        options["indexes"] = [*options.get("indexes", ()), previous]
+        return options
+
+
 def audit_trail(**kwargs) -> HistoricalRecords:
     """The history every model that carries money, status or consent keeps."""
-    return HistoricalRecords(bases=[AuditedHistory], **kwargs)
+    return AuditTrail(bases=[AuditedHistory], **kwargs)
 
 
 class AccessedPage(models.TextChoices):

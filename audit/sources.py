@@ -51,6 +51,7 @@ from emr.workflows.models import Workflow, WorkflowEvent, WorkflowRun, WorkflowS
 from integrations.beluga.models import BelugaVisit, BelugaWebhookEvent
 from integrations.pharmacy.models import PharmacyOrder, PharmacyWebhookEvent, ProductPharmacyRoute
 from orders.models import Order, OrderItem, Product
+from orders.states import OrderStatus
 from subscriptions.models import Plan, PlanSwitch, Subscription, SubscriptionCycle
 
 # The columns every source's rows have in the union, in this order.
@@ -62,6 +63,7 @@ class Scope:
     """The records one timeline covers, as id subqueries (None: that kind is not covered)."""
 
     title: str  # "order ORD-000123"
+    slug: str  # "order-ORD-000123": names an export file (no patient name in it)
     patients: QuerySet | None = None
     orders: QuerySet | None = None
     subscriptions: QuerySet | None = None
@@ -71,6 +73,7 @@ class Scope:
 def patient_scope(patient: Patient) -> Scope:
     return Scope(
         title=f"patient {patient.full_name} (#{patient.pk})",
+        slug=f"patient-{patient.pk}",
         patients=Patient.objects.filter(pk=patient.pk).values("pk"),
         orders=Order.objects.filter(patient_id=patient.pk).values("pk"),
         subscriptions=Subscription.objects.filter(patient_id=patient.pk).values("pk"),
@@ -81,6 +84,7 @@ def patient_scope(patient: Patient) -> Scope:
 def order_scope(order: Order) -> Scope:
     return Scope(
         title=f"order {order.number}",
+        slug=f"order-{order.number}",
         orders=Order.objects.filter(pk=order.pk).values("pk"),
         patient=order.patient,
     )
@@ -90,6 +94,7 @@ def subscription_scope(subscription: Subscription) -> Scope:
     # A subscription's trail holds the orders that bill it (its cycles, a switch's payoff).
     return Scope(
         title=f"subscription {subscription}",
+        slug=f"subscription-{subscription}",
         orders=Order.objects.filter(
             Q(subscription_id=subscription.pk)
             | Q(subscription_cycle__subscription_id=subscription.pk)
@@ -316,7 +321,8 @@ class WorkflowEventSource(Source):
                 )
             change = payload.get("statusChange") or {}
             if change.get("to"):
-                details.insert(0, f"status {change.get('from') or '(new)'} → {change['to']}")
+                before = _order_status(change.get("from")) or "(new order)"
+                details.insert(0, f"status {before} → {_order_status(change['to'])}")
             entries[event.pk] = _entry(
                 row,
                 record=_event_subject(event.subject_key, payload),
@@ -325,6 +331,10 @@ class WorkflowEventSource(Source):
                 details=details,
             )
         return entries
+
+
+def _order_status(value: str | None) -> str | None:
+    return OrderStatus(value).label if value in OrderStatus.values else value
 
 
 def _event_subject(subject_key: str, payload: dict) -> str:

@@ -17,6 +17,7 @@ class FieldChange:
     field: str
     old: str
     new: str
+    name: str = ""  # the model field's name, what the "field changed" filter names
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,10 @@ class TimelineEntry:
     door: str
     reason: str
     changes: dict[str, list[Any]] = field(default_factory=dict)
-    # What the audit pages show beyond a history diff: the kind of entry (history, workflow
+    # What the audit pages show beyond a history diff: the kind of entry (change, workflow
     # event, gateway call, webhook, portal confirmation), the changes in words, and lines of
     # detail (a workflow event's runs, a webhook's outcome).
-    kind: str = "history"
+    kind: str = "change"
     worded: tuple[FieldChange, ...] = ()
     details: tuple[str, ...] = ()
 
@@ -75,6 +76,7 @@ def history_entry(row, previous, *, label: str) -> TimelineEntry:
                 field_label(row, name),
                 describe_value(row, name, old, previous),
                 describe_value(row, name, new, row),
+                name,
             )
             for name, (old, new) in changes.items()
         )
@@ -94,7 +96,9 @@ def history_entry(row, previous, *, label: str) -> TimelineEntry:
 
 def created_fields(row) -> tuple[FieldChange, ...]:
     return tuple(
-        FieldChange(field_label(row, tracked.name), EMPTY, describe_value(row, tracked.name))
+        FieldChange(
+            field_label(row, tracked.name), EMPTY, describe_value(row, tracked.name), tracked.name
+        )
         for tracked in row.tracked_fields
         if tracked.name.endswith(HEADLINE_SUFFIXES)
         and getattr(row, tracked.attname) not in (None, "")

@@ -73,16 +73,23 @@ def page(criteria: TrailFilter, number: int | str = 1) -> tuple[Page | None, lis
     if rows is None:
         return None, []
     found = Paginator(rows, PER_PAGE).get_page(number)
-    return found, entries(list(found.object_list))
+    return found, entries(list(found.object_list), only_field=criteria.field)
 
 
-def entries(rows: list[dict]) -> list[TimelineEntry]:
-    """The entries for union rows, in their order: each source loads its own rows at once."""
+def entries(rows: list[dict], *, only_field: str = "") -> list[TimelineEntry]:
+    """The entries for union rows, in their order: each source loads its own rows at once.
+    With `only_field`, an entry shows that field's change and no other."""
     by_kind: dict[str, list[dict]] = {}
     for row in rows:
         by_kind.setdefault(row["t_kind"], []).append(row)
     loaded = {kind: BY_KIND[kind].entries(kind_rows) for kind, kind_rows in by_kind.items()}
-    return [loaded[row["t_kind"]][row["t_pk"]] for row in rows]
+    found = [loaded[row["t_kind"]][row["t_pk"]] for row in rows]
+    if only_field:
+        found = [
+            replace(entry, worded=tuple(c for c in entry.worded if c.name == only_field))
+            for entry in found
+        ]
+    return found
 
 
 def walk(criteria: TrailFilter, *, chunk_size: int = CHUNK) -> Iterator[TimelineEntry]:
@@ -92,4 +99,4 @@ def walk(criteria: TrailFilter, *, chunk_size: int = CHUNK) -> Iterator[Timeline
         return
     cursor = rows.iterator(chunk_size=chunk_size)
     while chunk := list(islice(cursor, chunk_size)):
-        yield from entries(chunk)
+        yield from entries(chunk, only_field=criteria.field)

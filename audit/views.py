@@ -120,7 +120,7 @@ def _export(request, lines, *, content_type: str, extension: str):
         patient=scope.patient if scope else None,
     )
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    name = (scope.title.split(" (")[0].replace(" ", "-") if scope else "audit-trail") + f"-{stamp}"
+    name = f"{scope.slug if scope else 'audit-trail'}-{stamp}"
     response = StreamingHttpResponse(lines(form.criteria(scope)), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{name}.{extension}"'
     return response

@@ -46,7 +46,17 @@ EDITABLE_BY_DESIGN: dict[str, str] = {
     ),
 }
 
-APPS = ["beluga", "billing", "emr", "orders", "pharmacy", "subscriptions", "support", "workflows"]
+APPS = [
+    "audit",
+    "beluga",
+    "billing",
+    "emr",
+    "orders",
+    "pharmacy",
+    "subscriptions",
+    "support",
+    "workflows",
+]
 
 
 def protected_fields(model) -> list[str]:

@@ -9,17 +9,8 @@ from django.test.utils import CaptureQueriesContext
 
 from audit import trail
 from audit.sources import order_scope, patient_scope
-from billing.refunds import refund_order
-from orders.models import Order
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def refunded_order(paid_order, system):
-    order = paid_order("stripe", 12000)
-    refund_order(order=order, actor=system, reason="Patient cancelled within the window")
-    return Order.objects.get(pk=order.pk)
 
 
 def _order_trail(order, **filters):
@@ -36,22 +27,24 @@ def test_a_refunded_orders_timeline_holds_its_history_events_and_gateway_calls_i
 ):
     entries = _order_trail(refunded_order)
     number, invoice = refunded_order.number, refunded_order.invoice.number
+    charge, refund = refunded_order.invoice.payments.order_by("id")
+    attempt = refunded_order.refund_attempts.get()
     said = [_said(entry) for entry in entries]
 
     expected_newest_first = [
         f"workflow event | order {number} | event order.refunded | ",
-        f"history | order {number} | changed | status: Processing → Refunded",
-        f"history | invoice {invoice} | changed | status: Paid → Cancelled",
-        f"gateway call | refund payment #2 on {invoice} | refund of $120.00 through Stripe: "
-        "refunded | ",
-        f"refund attempt | refund attempt #1 on {number} | refund of $120.00 requested through "
-        "Stripe: succeeded | ",
-        f"history | order {number} | changed | status: Pending → Processing",
-        f"history | invoice {invoice} | changed | status: Sent → Paid",
-        f"gateway call | charge payment #1 on {invoice} | charge of $120.00 through Stripe: "
-        "succeeded | ",
+        f"change | order {number} | changed | status: Processing → Refunded",
+        f"change | invoice {invoice} | changed | status: Paid → Cancelled",
+        f"gateway call | refund payment #{refund.pk} on {invoice} | "
+        "refund of $120.00 through Stripe: refunded | ",
+        f"refund attempt | refund attempt #{attempt.pk} on {number} | "
+        "refund of $120.00 requested through Stripe: succeeded | ",
+        f"change | order {number} | changed | status: Pending → Processing",
+        f"change | invoice {invoice} | changed | status: Sent → Paid",
+        f"gateway call | charge payment #{charge.pk} on {invoice} | "
+        "charge of $120.00 through Stripe: succeeded | ",
         f"workflow event | order {number} | event order.created | ",
-        f"history | order {number} | created | status: — → Pending, total: — → $120.00, "
+        f"change | order {number} | created | status: — → Pending, total: — → $120.00, "
         "refunded: — → $0.00",
     ]
     positions = []
@@ -62,13 +55,13 @@ def test_a_refunded_orders_timeline_holds_its_history_events_and_gateway_calls_i
     assert positions == sorted(positions), "\n".join(said)
     assert [entry.at for entry in entries] == sorted((e.at for e in entries), reverse=True)
 
-    refund = next(entry for entry in entries if entry.action.startswith("refund of"))
-    assert (refund.who, refund.door, refund.reason) == (
+    call = next(entry for entry in entries if entry.action.startswith("refund of"))
+    assert (call.who, call.door, call.reason) == (
         "system job: billing-tests",
         "shell",
         "Patient cancelled within the window",
     )
-    assert any("gateway transaction re_" in line for line in refund.details)
+    assert f"gateway transaction {refund.transaction_id}" in call.details
 
 
 def test_filters_narrow_the_timeline(refunded_order):
