@@ -92,10 +92,14 @@ def chart_csv(request, chart):
     writer = csv.writer(response)
     writer.writerow([_dimension(breakdown), "refunds", "amount", "amount_cents", "currency"])
     for row in breakdown.rows:
-        writer.writerow(
-            [row.label, row.count, format_cents(row.cents, currency), row.cents, currency.upper()]
-        )
+        money = format_cents(row.cents, currency)
+        writer.writerow([_cell(row.label), row.count, money, row.cents, currency.upper()])
     return response
+
+
+def _cell(text: str) -> str:
+    # A reason is typed by staff; a spreadsheet would run one starting like a formula.
+    return f"'{text}" if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
 def _chart(breakdown: dashboard.Breakdown, period, currency: str, query: str) -> dict:

@@ -181,3 +181,14 @@ def test_the_page_costs_the_same_queries_for_few_refunds_as_for_many(
     few = _queries(client)
     refunds(8, first=2)
     assert _queries(client) == few
+
+
+def test_a_reason_typed_like_a_formula_stays_text_in_the_csv(
+    paid_order, gateways, cs_user, billing_admin, admin_client_for
+):
+    order = paid_order("stripe", 2500)
+    reason = '=HYPERLINK("http://example.test")'
+    refund_order(order=order, actor=Actor.staff(cs_user, door=Door.ADMIN), reason=reason)
+    today = str(order.created_at.date())
+    rows = _csv(admin_client_for(billing_admin), "by_reason", start=today, end=today)
+    assert [row["Reason"] for row in rows] == [f"'{reason}"]
