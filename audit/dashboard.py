@@ -97,30 +97,22 @@ class Breakdown:
         return sum(row.cents for row in self.rows)
 
 
-def refunds_made(period: DateRange, currency: str) -> QuerySet[Payment]:
+def _settled(period: DateRange) -> QuerySet[Payment]:
     return Payment.objects.filter(
         kind=PaymentKind.REFUND,
         status=PaymentStatus.REFUNDED,
-        currency=currency,
         created_at__gte=period.since,
         created_at__lt=period.until,
     ).order_by()
 
 
+def refunds_made(period: DateRange, currency: str) -> QuerySet[Payment]:
+    return _settled(period).filter(currency=currency)
+
+
 def currencies(period: DateRange) -> list[str]:
     """The currencies refunded in the range, the most refunds first."""
-    rows = (
-        Payment.objects.filter(
-            kind=PaymentKind.REFUND,
-            status=PaymentStatus.REFUNDED,
-            created_at__gte=period.since,
-            created_at__lt=period.until,
-        )
-        .order_by()
-        .values("currency")
-        .annotate(n=Count("id"))
-        .order_by("-n", "currency")
-    )
+    rows = _settled(period).values("currency").annotate(n=Count("id")).order_by("-n", "currency")
     return [row["currency"] for row in rows]
 
 
@@ -138,7 +130,10 @@ def by_week(period: DateRange, currency: str) -> Breakdown:
         row = found.get(monday, {"n": 0, "cents": 0})
         weeks.append(Row(f"Week of {_day(monday)}", row["n"], row["cents"] or 0))
         monday += timedelta(weeks=1)
-    return Breakdown("by_week", "Refunds by week", tuple(weeks), note="Weeks start on Monday.")
+    note = "Weeks start on Monday."
+    if period.start.weekday() or period.end.weekday() != 6:
+        note += " A week the dates above cut counts only its days inside them."
+    return Breakdown("by_week", "Refunds by week", tuple(weeks), note=note)
 
 
 def by_gateway(period: DateRange, currency: str) -> Breakdown:
