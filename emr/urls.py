@@ -18,6 +18,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("emr.api_urls")),
     path("patient/", include("emr.portal.urls")),
+    path("audit/dashboard/", include("audit.dashboard_urls")),
     path("audit/", include("audit.urls")),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
     path("webhooks/nmi/", nmi_webhook, name="nmi-webhook"),
