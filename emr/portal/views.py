@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.encoding import force_str
-from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode, urlsafe_base64_decode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -222,7 +222,7 @@ def _recovery(request, patient, number, *, form=None, refusal: str = "", status:
         "view": view,
         "form": form,
         "refusal": refusal,
-        "add_card_url": f"{reverse('portal:cards')}?next={request.get_full_path()}",
+        "add_card_url": f"{reverse('portal:cards')}?{urlencode({'next': request.get_full_path()})}",
     }
     return page(request, "portal/recovery.html", context, status=status)
 
@@ -389,7 +389,7 @@ def cards_page(request, patient):
                 name = records.card_words(card.brand, card.last4)
                 messages.success(request, f"{name} is saved. It is now your default card.")
                 return redirect(after or "portal:cards")
-    action = reverse("portal:cards") + (f"?next={after}" if after else "")
+    action = reverse("portal:cards") + (f"?{urlencode({'next': after})}" if after else "")
     context = {"cards": records.saved_cards(patient), "refusal": refusal, "action": action}
     return _card_form_page(request, patient, "portal/cards.html", context, status=status)
 

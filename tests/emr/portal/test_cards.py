@@ -3,10 +3,13 @@ default; a card added from the gateway's token becomes the default; the default 
 card no subscription pays with can be removed, one that does cannot. The card pages allow the
 gateway script's origin, and only there; another patient's card answers 404."""
 
+from urllib.parse import urlencode
+
 import pytest
 
 from billing import payments
 from billing.models import PaymentMethod
+from subscriptions import lifecycle
 from tests.subscriptions.conftest import save_card
 
 pytestmark = pytest.mark.django_db
@@ -159,3 +162,29 @@ def test_with_nmi_active_the_page_loads_collect_js_with_its_tokenization_key(
     assert f'data-tokenization-key="{settings.NMI_TOKENIZATION_KEY}"' in html
     assert gateways.nmi.base_url in response["Content-Security-Policy"]
     assert settings.NMI_SECURITY_KEY not in html
+
+
+def test_a_card_added_from_the_recovery_page_leads_back_to_it(
+    recovery_for, portal_client, patient_with_login
+):
+    patient = patient_with_login()
+    subscription = recovery_for(patient, name="Monthly care")
+    client = portal_client(patient)  # signed in after the month the renewal waited
+    invoice = lifecycle.open_cycle_invoices(subscription)[0]
+    recovery = f"/patient/invoices/?recovery=1&invoice={invoice.number}"
+    add_card = f"/patient/cards/?{urlencode({'next': recovery})}"
+    assert f'href="{add_card}#add-card"' in client.get(recovery).content.decode()
+
+    response = client.post(add_card, {"gateway": "stripe", "token": "pm_card_mastercard"})
+
+    assert response.status_code == 302 and response["Location"] == recovery
+    page = client.get(recovery).content.decode()
+    assert "Mastercard ····4444, expires 12/2034 (default)" in page
+
+
+def test_the_card_form_leads_only_to_portal_pages(stripe_active, portal_client):
+    client = portal_client()
+    token = {"gateway": "stripe", "token": "pm_card_visa"}
+    for elsewhere in ["https://elsewhere.example/", "/admin/", "//elsewhere.example/patient/"]:
+        response = client.post(f"/patient/cards/?{urlencode({'next': elsewhere})}", token)
+        assert response["Location"] == "/patient/cards/"
