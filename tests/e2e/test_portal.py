@@ -82,6 +82,13 @@ def phone(browser, live_server):
     context.close()
 
 
+@pytest.fixture
+def desktop(browser, live_server):
+    context, screen = _screen(browser, live_server, "desktop")
+    yield screen
+    context.close()
+
+
 def test_an_invited_patient_sets_a_password_and_signs_in(screen, settings):
     settings.PORTAL_BASE_URL = screen.url
     patient = PatientFactory(first_name="Ada", last_name="Lovelace")
@@ -277,6 +284,28 @@ def test_a_patient_adds_a_card_through_the_tokeniser_and_manages_the_saved_cards
     response = page.goto(f"{phone.url}/patient/cards/{theirs.pk}/")
     assert response.status == 404
     expect(page.get_by_text("We could not find that in your account")).to_be_visible()
+
+
+def test_with_nmi_active_a_patient_adds_a_card_through_collect_js(desktop, gateways, system):
+    payments.set_active_gateway(gateway="nmi", actor=system, reason="test setup")
+    patient = give_login(PatientFactory())
+    page = desktop.page
+    policy_refusals = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and policy_refusals.append(m))
+
+    desktop.sign_in(patient)
+    page.goto(f"{desktop.url}/patient/cards/")
+    # NMI's public test Visa, typed into the Collect.js stand-in the NMI fake serves.
+    page.get_by_label("Card number").fill("4111 1111 1111 1111")
+    page.get_by_label("Expiry (MM / YY)").fill("09 / 41")
+    page.get_by_label("Security code (CVV)").fill("999")
+    desktop.check("cards-add-nmi")
+    page.get_by_role("button", name="Save card").click()
+
+    expect(page.get_by_text("Visa ····1111 is saved. It is now your default card.")).to_be_visible()
+    card = PaymentMethod.objects.get(patient=patient)
+    assert (card.gateway, card.exp_month, card.exp_year) == ("nmi", 9, 2041)
+    assert policy_refusals == []
 
 
 def test_no_portal_page_has_a_serious_accessibility_violation(
