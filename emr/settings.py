@@ -177,6 +177,11 @@ PORTAL_PASSWORD_RESET_MINUTES = env.int("PORTAL_PASSWORD_RESET_MINUTES", default
 PASSWORD_RESET_TIMEOUT = max(PORTAL_INVITE_HOURS * 3600, PORTAL_PASSWORD_RESET_MINUTES * 60)
 # The dashboard warns about a saved card that expires within this many days.
 PORTAL_CARD_EXPIRY_WARNING_DAYS = env.int("PORTAL_CARD_EXPIRY_WARNING_DAYS", default=45)
+# Password-reset requests answered with an email, per email and per address, in each window:
+# past them the form answers the same and sends nothing (no mailbox flood, no account probing).
+PORTAL_PASSWORD_RESET_PER_EMAIL = env.int("PORTAL_PASSWORD_RESET_PER_EMAIL", default=3)
+PORTAL_PASSWORD_RESET_PER_ADDRESS = env.int("PORTAL_PASSWORD_RESET_PER_ADDRESS", default=10)
+PORTAL_PASSWORD_RESET_WINDOW_MINUTES = env.int("PORTAL_PASSWORD_RESET_WINDOW_MINUTES", default=60)
 
 # --- The clinic, as receipts and patient emails name it ---------------------------------------
 CLINIC_NAME = env.str("CLINIC_NAME", default="Demo Telehealth Clinic")
@@ -242,12 +247,21 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_MERCHANT_ACCOUNT = env.str("STRIPE_MERCHANT_ACCOUNT", default="")
+# Card entry in the patient's browser goes through the gateway's own script, so this server
+# only ever receives a token; the portal's CSP allows that script's origin on its card pages.
+# Dev and tests point these at the local fakes' stand-ins.
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
 
 NMI_SECURITY_KEY = env.str("NMI_SECURITY_KEY", default="")
 NMI_API_URL = env.str("NMI_API_URL", default="https://secure.nmi.com/api/transact.php")
 NMI_QUERY_URL = env.str("NMI_QUERY_URL", default="https://secure.nmi.com/api/query.php")
 NMI_WEBHOOK_SIGNING_KEY = env.str("NMI_WEBHOOK_SIGNING_KEY", default="")
 NMI_MERCHANT_ACCOUNT = env.str("NMI_MERCHANT_ACCOUNT", default="")
+NMI_TOKENIZATION_KEY = env.str("NMI_TOKENIZATION_KEY", default="")  # Collect.js's public key
+NMI_COLLECT_JS_URL = env.str(
+    "NMI_COLLECT_JS_URL", default="https://secure.nmi.com/token/Collect.js"
+)
 
 BELUGA_API_URL = env.str("BELUGA_API_URL", default="")
 BELUGA_API_KEY = env.str("BELUGA_API_KEY", default="")

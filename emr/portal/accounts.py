@@ -5,6 +5,7 @@ A patient's login is an ordinary Django user named `patient-<id>` (never their e
 labels carry no address), linked from `Patient.user`, with no staff flag and no permissions.
 """
 
+import hashlib
 import logging
 import smtplib
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.core.cache import cache
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.urls import reverse
@@ -150,6 +152,36 @@ def invite_patient(
 
 
 # --- Password reset ------------------------------------------------------------------------
+
+
+def request_password_reset(*, email: str, address: str | None) -> None:
+    """The reset form's request: a reset email goes out only while this email and this address
+    are within their limits for the window (`PORTAL_PASSWORD_RESET_*`, read now), so the form
+    can neither flood a mailbox nor be run through a list of addresses. Every request counts,
+    whether or not the email has an account, and the answer is the same either way."""
+    window = settings.PORTAL_PASSWORD_RESET_WINDOW_MINUTES * 60
+    # The email is hashed: a cache key carries no address.
+    email_key = hashlib.sha256(normalize_email(email).lower().encode()).hexdigest()
+    within = [
+        _count(f"portal:reset:email:{email_key}", window)
+        <= settings.PORTAL_PASSWORD_RESET_PER_EMAIL,
+        _count(f"portal:reset:address:{address or 'unknown'}", window)
+        <= settings.PORTAL_PASSWORD_RESET_PER_ADDRESS,
+    ]
+    if not all(within):
+        logger.warning("Portal password reset not sent: the request limit for the window is spent")
+        return
+    send_password_reset(email=email)
+
+
+def _count(key: str, window_seconds: int) -> int:
+    """This request's number in the key's window (the window starts with its first request)."""
+    cache.add(key, 0, timeout=window_seconds)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.set(key, 1, timeout=window_seconds)
+        return 1
 
 
 def send_password_reset(*, email: str) -> None:

@@ -94,3 +94,10 @@ class PayInvoiceForm(forms.Form):
             widget=forms.RadioSelect,
             error_messages={"required": "Choose the card to pay with."},
         )
+
+
+class AddCardForm(forms.Form):
+    """What the card form posts: the gateway's token for the card, never the card."""
+
+    gateway = forms.CharField(widget=forms.HiddenInput, max_length=20)
+    token = forms.CharField(widget=forms.HiddenInput, max_length=255)

@@ -25,6 +25,7 @@ from emr.kernel.money import format_cents
 from emr.models import Patient
 from emr.portal.payments import issuer_words
 from emr.portal.scope import (
+    own_card,
     own_cards,
     own_invoice,
     own_invoices,
@@ -35,11 +36,13 @@ from emr.portal.scope import (
     subscription_number,
 )
 from emr.portal.subscription_changes import Offer, available_changes, price_words
+from integrations.beluga.models import BelugaMessage
+from integrations.beluga.states import MessageChannel
 from orders.models import Order, OrderItem
 from orders.states import WAITING_FOR_PAYMENT, OrderStatus, RecoveryStatus
 from subscriptions import lifecycle
 from subscriptions.models import Subscription
-from subscriptions.states import SubscriptionStatus
+from subscriptions.states import LIVE_STATUSES, SubscriptionStatus
 
 PAGE_SIZE = 20
 RECENT_ORDERS = 5
@@ -518,6 +521,82 @@ def _open_invoice(invoice: Invoice) -> OpenInvoice:
     )
 
 
+# --- Saved cards ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedCard:
+    pk: int
+    name: str  # "Visa ····4242"
+    expires: str
+    is_default: bool
+    pays_for: list[str]  # the live subscriptions charged to it: it cannot be removed
+
+
+def saved_cards(patient: Patient) -> list[SavedCard]:
+    """The cards the clinic can charge (its active gateway's), default first."""
+    cards = own_cards(patient).filter(gateway=active_gateway()).only(*_CARD_FIELDS)
+    return _saved_cards(list(cards.order_by("-is_default", "-created_at", "-id")))
+
+
+def saved_card(patient: Patient, card_id: int) -> SavedCard:
+    return _saved_cards([own_card(patient, card_id)])[0]
+
+
+def _saved_cards(cards: list[PaymentMethod]) -> list[SavedCard]:
+    pays_for: dict[int, list[str]] = {card.pk: [] for card in cards}
+    for subscription in (
+        Subscription.objects.filter(payment_method__in=pays_for, status__in=LIVE_STATUSES)
+        .select_related("plan")
+        .order_by("pk")
+    ):
+        pays_for[subscription.payment_method_id].append(subscription.plan.name)
+    return [
+        SavedCard(
+            pk=card.pk,
+            name=card_words(card.brand, card.last4),
+            expires=f"{card.exp_month:02d}/{card.exp_year}",
+            is_default=card.is_default,
+            pays_for=pays_for[card.pk],
+        )
+        for card in cards
+    ]
+
+
+# --- Messages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    sender: str
+    body: str
+    sent_at: datetime
+    order_number: str
+
+
+def doctor_messages(patient: Patient, *, page: int | str = 1) -> tuple[Page, list[Message]]:
+    """The patient's conversation with their providers, newest first, as Beluga relayed it.
+    Only the doctor-patient channel: the clinic's own channel with Beluga's admins is internal."""
+    found = Paginator(
+        BelugaMessage.objects.filter(
+            visit__order__patient=patient, channel=MessageChannel.DOCTOR_PATIENT
+        )
+        .select_related("visit__order")
+        .only("sender", "body", "sent_at", "visit__order__number")
+        .order_by("-sent_at", "-id"),
+        PAGE_SIZE,
+    ).get_page(page)
+    return found, [
+        Message(
+            sender=message.sender or "Your provider",
+            body=message.body,
+            sent_at=message.sent_at,
+            order_number=message.visit.order.number,
+        )
+        for message in found.object_list
+    ]
+
+
 # --- Subscriptions -------------------------------------------------------------------------
 
 
@@ -682,10 +761,12 @@ def _expiring_cards(patient: Patient) -> list[Attention]:
                 title=f"Your {words} {'has expired' if expired else 'expires soon'}",
                 sentence=(
                     f"It {'expired' if expired else 'expires'} at the end of "
-                    f"{format_date(last_day, 'F Y')}. Contact the clinic to add a new card"
+                    f"{format_date(last_day, 'F Y')}. Add a new card"
                     + ("" if expired else " before then")
                     + ", so your payments keep going through."
                 ),
+                link=f"{reverse('portal:cards')}#add-card",
+                link_text="Add a new card",
             )
         )
     return found

@@ -65,6 +65,11 @@ def own_subscription(
     return _one(own_subscriptions(patient, queryset), pk=int(match[1]))
 
 
+def own_card(patient: Patient, card_id: int) -> PaymentMethod:
+    """One of the patient's saved cards (not removed), by id."""
+    return _one(own_cards(patient), pk=card_id)
+
+
 def _base(queryset: QuerySet | None, model) -> QuerySet:
     return model.objects.all() if queryset is None else queryset
 

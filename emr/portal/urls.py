@@ -17,6 +17,11 @@ urlpatterns = [
     path("invoices/", views.invoices, name="invoices"),
     path("invoices/<str:number>/", views.invoice, name="invoice"),
     path("invoices/<str:number>/pay/", views.pay_invoice, name="pay-invoice"),
+    path("cards/", views.cards_page, name="cards"),
+    path("cards/<int:card_id>/", views.card, name="card"),
+    path("cards/<int:card_id>/default/", views.make_default_card, name="card-default"),
+    path("cards/<int:card_id>/remove/", views.remove_card, name="card-remove"),
+    path("messages/", views.messages_page, name="messages"),
     path("subscriptions/", views.subscriptions, name="subscriptions"),
     path("subscriptions/<str:number>/", views.subscription, name="subscription"),
     path(

@@ -3,7 +3,7 @@ service, and answers in sentences a patient understands."""
 
 from functools import wraps
 
-from axes.helpers import get_cool_off
+from axes.helpers import get_client_ip_address, get_cool_off
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -12,14 +12,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.encoding import force_str
-from django.utils.http import urlsafe_base64_decode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode, urlsafe_base64_decode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError, Forbidden, NotFound
-from emr.portal import accounts, payments, records
+from emr.portal import accounts, cards, payments, records
 from emr.portal.forms import (
+    AddCardForm,
     ChoosePasswordForm,
     ConfirmChangeForm,
     PasswordResetRequestForm,
@@ -117,7 +118,9 @@ def locked_out(request, original_response=None, credentials=None):
 def request_password_reset(request):
     form = PasswordResetRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        accounts.send_password_reset(email=form.cleaned_data["email"])
+        accounts.request_password_reset(
+            email=form.cleaned_data["email"], address=get_client_ip_address(request)
+        )
         return redirect("portal:password-reset-sent")
     return page(request, "portal/password_reset.html", {"form": form})
 
@@ -219,6 +222,7 @@ def _recovery(request, patient, number, *, form=None, refusal: str = "", status:
         "view": view,
         "form": form,
         "refusal": refusal,
+        "add_card_url": f"{reverse('portal:cards')}?{urlencode({'next': request.get_full_path()})}",
     }
     return page(request, "portal/recovery.html", context, status=status)
 
@@ -333,3 +337,114 @@ def subscription_change(request, patient, number, change):
         "offer": offer,
     }
     return page(request, "portal/subscription_change.html", context, status=409 if refusal else 200)
+
+
+# --- Saved cards ---------------------------------------------------------------------------
+
+
+def _card_form_page(request, patient, template: str, context: dict, *, status: int = 200):
+    """A page with the gateway's card form: the policy allows its script's origin here only."""
+    entry = cards.card_entry()
+    response = page(
+        request,
+        template,
+        {"patient": patient, "section": "cards", "entry": entry} | context,
+        status=status,
+    )
+    if entry.available:
+        response._csp_update = entry.csp_update()
+    return response
+
+
+def _next_page(request) -> str:
+    """Where to go once a card is added (the recovery page, say): a portal page only."""
+    target = request.GET.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if safe and target.startswith(reverse("portal:dashboard")) else ""
+
+
+@patient_page
+@require_http_methods(["GET", "POST"])
+def cards_page(request, patient):
+    after = _next_page(request)
+    refusal, status = "", 200
+    if request.method == "POST":
+        form = AddCardForm(request.POST)
+        if not form.is_valid():
+            refusal, status = cards.NO_CARD_ENTERED, 400
+        else:
+            try:
+                card = cards.add_card(
+                    patient=patient,
+                    gateway=form.cleaned_data["gateway"],
+                    token=form.cleaned_data["token"],
+                    actor=Actor.patient(request.user),
+                )
+            except DomainError as error:
+                refusal = cards.refusal_sentence(error)
+                status = 402 if error.code == "payment.declined" else 409
+            else:
+                name = records.card_words(card.brand, card.last4)
+                messages.success(request, f"{name} is saved. It is now your default card.")
+                return redirect(after or "portal:cards")
+    action = reverse("portal:cards") + (f"?{urlencode({'next': after})}" if after else "")
+    context = {"cards": records.saved_cards(patient), "refusal": refusal, "action": action}
+    return _card_form_page(request, patient, "portal/cards.html", context, status=status)
+
+
+@patient_page
+def card(request, patient, card_id):
+    context = {"patient": patient, "section": "cards", "card": records.saved_card(patient, card_id)}
+    return page(request, "portal/card.html", context)
+
+
+@patient_page
+@require_POST
+def make_default_card(request, patient, card_id):
+    try:
+        card = cards.make_default(
+            patient=patient, card_id=card_id, actor=Actor.patient(request.user)
+        )
+    except NotFound:
+        raise
+    except DomainError as error:
+        messages.error(request, cards.refusal_sentence(error))
+    else:
+        name = records.card_words(card.brand, card.last4)
+        messages.success(request, f"{name} is now your default card.")
+    return redirect("portal:cards")
+
+
+@patient_page
+@require_POST
+def remove_card(request, patient, card_id):
+    try:
+        card = cards.remove(patient=patient, card_id=card_id, actor=Actor.patient(request.user))
+    except NotFound:
+        raise
+    except DomainError as error:
+        context = {
+            "patient": patient,
+            "section": "cards",
+            "card": records.saved_card(patient, card_id),
+            "refusal": cards.refusal_sentence(error),
+        }
+        return page(request, "portal/card.html", context, status=409)
+    name = records.card_words(card.brand, card.last4)
+    messages.success(request, f"{name} is removed. The clinic will not charge it again.")
+    return redirect("portal:cards")
+
+
+# --- Messages ------------------------------------------------------------------------------
+
+
+@patient_page
+def messages_page(request, patient):
+    found, rows = records.doctor_messages(patient, page=request.GET.get("page", 1))
+    return page(
+        request,
+        "portal/messages.html",
+        {"patient": patient, "section": "messages", "page_obj": found, "rows": rows},
+    )

@@ -1,10 +1,12 @@
 """A fake NMI Payment API server for development and tests.
 
     python -m integrations.fakes.nmi --port 8701 --security-key KEY [--dup-seconds 1200]
+        [--tokenization-key KEY]
         [--webhook-url http://localhost:8000/webhooks/nmi/ --webhook-signing-key KEY]
 
-(`--security-key` and `--webhook-signing-key` default to $NMI_SECURITY_KEY and
-$NMI_WEBHOOK_SIGNING_KEY, so neither need appear in `ps`.)
+(`--security-key`, `--tokenization-key` and `--webhook-signing-key` default to
+$NMI_SECURITY_KEY, $NMI_TOKENIZATION_KEY and $NMI_WEBHOOK_SIGNING_KEY, so none need appear in
+`ps`.)
 
 It speaks the part of NMI's protocol that `integrations/gateways/nmi_gateway.py` uses:
 
@@ -21,6 +23,14 @@ POST /api/query.php: form in; XML out (`<nm_response>`).
   - `transaction_id=…` (comma-separated allowed) and/or `order_id=…`: matching `<transaction>`s,
     each with its `condition` and `<action>`s. Card numbers are masked as NMI masks them.
   - `report_type=customer_vault&customer_vault_id=…`: the vaulted card, masked.
+
+Collect.js, for the browser (with --tokenization-key):
+GET /token/Collect.js: a stand-in for NMI's Collect.js (nmi_collect.js beside this file).
+POST /token/api/create: form `tokenization_key`, `ccnumber`, `ccexp` (MMYY), `cvv`; what the
+  stand-in calls. NMI's documented test card numbers only (TEST_CARD_NUMBERS); the answer is
+  Collect.js's callback response, `{"tokenType": "inline", "token", "card": {"number" (masked),
+  "bin", "exp", "type"}}`, or `{"error", "field"}`. The number is not kept: the token stands for
+  a FakeCard (brand, first digit, last four, expiry), usable once, as a Collect.js token is.
 
 Behaviour, and where it comes from:
   - Test payment tokens stand in for Collect.js tokens (no card numbers anywhere): see
@@ -109,6 +119,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.etree import ElementTree as ET
 
@@ -149,6 +160,14 @@ TEST_CARDS = {
     "nmi_tok_mastercard": FakeCard("mastercard", "5", "2297", "0629"),
     "nmi_tok_amex": FakeCard("amex", "3", "6005", "0931"),
 }
+# NMI's documented test card numbers (its integration guide), by the brand NMI reports.
+TEST_CARD_NUMBERS = {
+    "4111111111111111": "visa",
+    "5431111111111111": "mastercard",
+    "6011601160116611": "discover",
+    "341111111111111": "amex",
+}
+COLLECT_JS = Path(__file__).with_name("nmi_collect.js")
 
 
 @dataclass
@@ -310,8 +329,11 @@ class FakeNmi:
         security_key: str,
         dup_seconds: int = DEFAULT_DUP_SECONDS,
         webhooks: Webhooks | None = None,
+        tokenization_key: str = "",
     ):
         self.security_key = security_key
+        self.tokenization_key = tokenization_key
+        self._collected: dict[str, FakeCard] = {}  # Collect.js tokens not used yet
         self.dup_seconds = dup_seconds
         self.webhooks = webhooks
         self._lock = threading.Lock()
@@ -464,9 +486,42 @@ class FakeNmi:
         )
 
     def _card_for_token(self, token: str) -> FakeCard:
+        if token in self._collected:
+            return self._collected.pop(token)
         if token not in TEST_CARDS:
             raise Refused("Payment Token does not exist")
         return TEST_CARDS[token]
+
+    # Collect.js
+
+    def collect(self, form: dict[str, str]) -> dict[str, object]:
+        """Tokenise a card typed into the Collect.js stand-in; the number is not kept."""
+        key = form.get("tokenization_key", "")
+        if not self.tokenization_key or not hmac.compare_digest(key, self.tokenization_key):
+            return {"error": "Invalid tokenization key", "field": "ccnumber"}
+        number = form.get("ccnumber", "")
+        brand = TEST_CARD_NUMBERS.get(number)
+        if brand is None:
+            return {"error": "Card number must be an NMI test card number", "field": "ccnumber"}
+        exp = form.get("ccexp", "")
+        if not (len(exp) == 4 and exp.isdigit() and 1 <= int(exp[:2]) <= 12):
+            return {"error": "Expiration date must be MMYY", "field": "ccexp"}
+        if not (form.get("cvv", "").isdigit() and 3 <= len(form["cvv"]) <= 4):
+            return {"error": "CVV must be 3 or 4 digits", "field": "cvv"}
+        card = FakeCard(brand, number[0], number[-4:], exp)
+        token = f"{secrets.token_hex(4)}-{secrets.token_hex(4)}-{secrets.token_hex(4)}"
+        with self._lock:
+            self._collected[token] = card
+        return {
+            "tokenType": "inline",
+            "token": token,
+            "card": {
+                "number": number[:6] + "*" * (len(number) - 10) + card.last4,
+                "bin": number[:6],
+                "exp": exp,
+                "type": brand,
+            },
+        }
 
     def _sale_to_reverse(self, form: dict[str, str]) -> Transaction:
         transaction = self._transactions.get(form.get("transactionid", ""))
@@ -608,6 +663,7 @@ class FakeNmi:
         with self._lock:
             self._transactions.clear()
             self._vault.clear()
+            self._collected.clear()
         self.faults.clear()
         if self.webhooks is not None:
             self.webhooks.forget()
@@ -725,7 +781,9 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
-        if path == "/_fake/transactions":
+        if path == "/token/Collect.js":
+            self._send(COLLECT_JS.read_text(), "application/javascript")
+        elif path == "/_fake/transactions":
             self._send_json(self.server.nmi.ledger())
         elif path == "/_fake/webhooks":
             self._with_webhooks(lambda webhooks: self._send_json(webhooks.status()))
@@ -739,6 +797,9 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
             self._serve_nmi(path, nmi.transact, nmi.transact_failure, "text/html")
         elif path == "/api/query.php":
             self._serve_nmi(path, nmi.query, nmi.query_failure, "text/xml")
+        elif path == "/token/api/create":
+            form = dict(parse_qsl(self._read_body().decode(), keep_blank_values=True))
+            self._send_json(nmi.collect(form))
         elif path == "/_fake/settle":
             nmi.settle(fail=self._read_spec().get("fail") is True)
             self._send_json({"settled": True})
@@ -826,6 +887,8 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", f"{content_type}; charset=UTF-8")
             self.send_header("Content-Length", str(len(payload)))
+            # The Collect.js stand-in calls from the page's origin.
+            self.send_header("Access-Control-Allow-Origin", "*")
             self.end_headers()
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
@@ -854,6 +917,11 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("NMI_SECURITY_KEY"),
         help="the key clients must send (default: $NMI_SECURITY_KEY)",
     )
+    parser.add_argument(
+        "--tokenization-key",
+        default=os.environ.get("NMI_TOKENIZATION_KEY", ""),
+        help="the public key the Collect.js stand-in sends (default: $NMI_TOKENIZATION_KEY)",
+    )
     parser.add_argument("--webhook-url", default="")
     parser.add_argument(
         "--webhook-signing-key",
@@ -873,7 +941,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--webhook-url needs --webhook-signing-key (or $NMI_WEBHOOK_SIGNING_KEY)")
 
     webhooks = Webhooks(args.webhook_url, args.webhook_signing_key) if args.webhook_url else None
-    nmi = FakeNmi(security_key=args.security_key, dup_seconds=args.dup_seconds, webhooks=webhooks)
+    nmi = FakeNmi(
+        security_key=args.security_key,
+        dup_seconds=args.dup_seconds,
+        webhooks=webhooks,
+        tokenization_key=args.tokenization_key,
+    )
     server = FakeNmiHTTPServer((args.host, args.port), nmi)
     serve(server, name="NMI", host=args.host, port=args.port)
 

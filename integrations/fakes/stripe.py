@@ -2,10 +2,11 @@
 refunds that fail later, faults, and signed webhooks.
 
     python -m integrations.fakes.stripe --port 8421 --api-key sk_test_fake \\
+        [--publishable-key pk_test_fake] \\
         [--webhook-url http://localhost:8000/webhooks/stripe/ --webhook-secret whsec_…]
 
-(`--api-key` and `--webhook-secret` default to $STRIPE_SECRET_KEY and $STRIPE_WEBHOOK_SECRET, so
-the secrets need not appear in `ps`.)
+(`--api-key`, `--publishable-key` and `--webhook-secret` default to $STRIPE_SECRET_KEY,
+$STRIPE_PUBLISHABLE_KEY and $STRIPE_WEBHOOK_SECRET, so the secrets need not appear in `ps`.)
 
 It speaks Stripe's wire protocol (form bodies in bracket notation, JSON objects with `object`,
 the `{"error": {"type", "code", "message", "param"}}` envelope, Bearer auth) for exactly the
@@ -13,6 +14,11 @@ endpoints `integrations.gateways.stripe_gateway.StripeGateway` uses:
 
     POST /v1/customers                    GET /v1/customers/search   GET /v1/customers/{id}
     GET  /v1/payment_methods/{id}         POST /v1/payment_methods/{id}/attach
+    POST /v1/payment_methods (a card, with the secret key or, as Stripe.js sends it, with the
+         publishable key as `key`: Stripe's test card numbers only, each mapped to its test
+         card at once and never kept)
+    GET  /js.stripe.com/v3/               a stand-in for Stripe.js (stripe_js_v3.js beside this
+                                          file) that tokenises against this server
     POST /v1/payment_intents (confirm=true only)
     GET  /v1/payment_intents              GET /v1/payment_intents/{id}
     POST /v1/refunds                      GET /v1/refunds            GET /v1/refunds/{id}
@@ -63,6 +69,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 
@@ -83,6 +90,16 @@ TEST_CARDS = {
     "pm_card_chargeCustomerFail": TestCard("visa", "0341", declined_on_charge=True),
 }
 TEST_CARD_EXPIRY = (12, 2034)
+# Stripe's documented test card numbers (stripe.com/docs/testing), as the Stripe.js stand-in
+# sends them, and the test payment method each one is.
+TEST_CARD_NUMBERS = {
+    "4242424242424242": "pm_card_visa",
+    "5555555555554444": "pm_card_mastercard",
+    "378282246310005": "pm_card_amex",
+    "4000000000000002": "pm_card_chargeDeclined",
+    "4000000000000341": "pm_card_chargeCustomerFail",
+}
+STRIPE_JS = Path(__file__).with_name("stripe_js_v3.js")
 
 # Refund statuses that hold money back from the charge (a failed refund gives it back).
 REFUND_HOLDS_MONEY = {"pending", "succeeded"}
@@ -215,8 +232,11 @@ class WebhookSender:
 class FakeStripe:
     """One Stripe account in memory. Every method runs under `lock`."""
 
-    def __init__(self, api_key: str, webhooks: WebhookSender | None = None):
+    def __init__(
+        self, api_key: str, webhooks: WebhookSender | None = None, *, publishable_key: str = ""
+    ):
         self.api_key = api_key
+        self.publishable_key = publishable_key
         self.webhooks = webhooks
         self.lock = threading.Lock()
         self.reset()
@@ -296,6 +316,38 @@ class FakeStripe:
     def retrieve_payment_method(self, params: dict, payment_method_id: str) -> dict:
         accept(params)
         return self._payment_method(payment_method_id)
+
+    def create_payment_method(self, params: dict) -> dict:
+        """A card typed into Stripe.js: only a test number is accepted, and it is not kept."""
+        accept(params, "type", "card", "billing_details", "key")
+        if params.get("type") != "card":
+            raise StripeApiError(400, "This fake only makes card payment methods.", param="type")
+        card = params.get("card") if isinstance(params.get("card"), dict) else {}
+        number = re.sub(r"[ -]", "", str(card.get("number", "")))
+        if not number.isdigit() or not luhn_valid(number):
+            raise card_error("Your card number is incorrect.", "incorrect_number", "number")
+        test_id = TEST_CARD_NUMBERS.get(number)
+        if test_id is None:
+            raise card_error(
+                "Your card was declined. Your request was in test mode, but used a non test "
+                "(live) card. For a list of valid test cards, visit: "
+                "https://stripe.com/docs/testing.",
+                "card_declined",
+            )
+        month, year = str(card.get("exp_month", "")), str(card.get("exp_year", ""))
+        if not month.isdigit() or not 1 <= int(month) <= 12:
+            raise card_error(
+                "Your card's expiration month is invalid.", "invalid_expiry_month", "exp_month"
+            )
+        full_year = int(year) + 2000 if year.isdigit() and len(year) == 2 else int(year or 0)
+        now = time.gmtime()
+        if (full_year, int(month)) < (now.tm_year, now.tm_mon) or full_year > now.tm_year + 50:
+            raise card_error(
+                "Your card's expiration year is invalid.", "invalid_expiry_year", "exp_year"
+            )
+        if not re.fullmatch(r"\d{3,4}", str(card.get("cvc", ""))):
+            raise card_error("Your card's security code is invalid.", "invalid_cvc", "cvc")
+        return self._new_test_payment_method(test_id, expiry=(int(month), full_year))
 
     def attach_payment_method(self, params: dict, payment_method_id: str) -> dict:
         accept(params, "customer")
@@ -576,7 +628,9 @@ class FakeStripe:
             return self._new_test_payment_method(payment_method_id)
         return self._get("payment_method", payment_method_id, param)
 
-    def _new_test_payment_method(self, test_id: str) -> dict:
+    def _new_test_payment_method(
+        self, test_id: str, expiry: tuple[int, int] = TEST_CARD_EXPIRY
+    ) -> dict:
         card = TEST_CARDS[test_id]
         payment_method = self._add(
             {
@@ -586,8 +640,8 @@ class FakeStripe:
                 "card": {
                     "brand": card.brand,
                     "last4": card.last4,
-                    "exp_month": TEST_CARD_EXPIRY[0],
-                    "exp_year": TEST_CARD_EXPIRY[1],
+                    "exp_month": expiry[0],
+                    "exp_year": expiry[1],
                     "funding": "credit",
                     "country": "US",
                 },
@@ -649,12 +703,25 @@ class FakeStripe:
             self.webhooks.send(event_type, obj)
 
 
+def card_error(message: str, code: str, param: str | None = None) -> StripeApiError:
+    return StripeApiError(402, message, type="card_error", code=code, param=param)
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
 def _api_routes(fake: FakeStripe):
     """(method, path pattern, handler(params, *ids in the path)) for the Stripe API."""
     return [
         ("POST", r"/v1/customers", fake.create_customer),
         ("GET", r"/v1/customers/search", fake.search_customers),
         ("GET", r"/v1/customers/(cus_\w+)", fake.retrieve_customer),
+        ("POST", r"/v1/payment_methods", fake.create_payment_method),
         ("GET", r"/v1/payment_methods/(\w+)", fake.retrieve_payment_method),
         ("POST", r"/v1/payment_methods/(\w+)/attach", fake.attach_payment_method),
         ("POST", r"/v1/payment_intents", fake.create_payment_intent),
@@ -705,11 +772,17 @@ def make_handler(fake: FakeStripe, *, verbose: bool = False):
         def do_POST(self):
             self._handle()
 
+        def do_OPTIONS(self):
+            # A browser's preflight before Stripe.js's POST from the page's origin.
+            self._respond(204, None)
+
         def _handle(self):
             url = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode() if length else ""
-            if url.path.startswith("/_fake/"):
+            if url.path == "/js.stripe.com/v3/" and self.command == "GET":
+                self._script()
+            elif url.path.startswith("/_fake/"):
                 self._control(url.path, json.loads(body) if body else {})
             else:
                 self._api(url.path, decode_params(body if self.command == "POST" else url.query))
@@ -723,7 +796,7 @@ def make_handler(fake: FakeStripe, *, verbose: bool = False):
             self._respond(status, body)
 
         def _api(self, path: str, params: dict):
-            if not self._authorized():
+            if not self._authorized(path, params):
                 self._respond(401, StripeApiError(401, "Invalid API Key provided.").body)
                 return
             key = self.headers.get("Idempotency-Key") if self.command == "POST" else None
@@ -741,16 +814,37 @@ def make_handler(fake: FakeStripe, *, verbose: bool = False):
                 time.sleep(fault[1])
             self._respond(status, body, replayed=replayed, idempotency_key=key)
 
-        def _authorized(self) -> bool:
+        def _authorized(self, path: str, params: dict) -> bool:
             scheme, _, credentials = self.headers.get("Authorization", "").partition(" ")
-            return scheme == "Bearer" and hmac.compare_digest(credentials, fake.api_key)
+            if scheme == "Bearer" and hmac.compare_digest(credentials, fake.api_key):
+                return True
+            # Stripe.js creates a payment method with the publishable key in the form.
+            key = params.get("key")
+            return (
+                self.command == "POST"
+                and path == "/v1/payment_methods"
+                and bool(fake.publishable_key)
+                and isinstance(key, str)
+                and hmac.compare_digest(key, fake.publishable_key)
+            )
+
+        def _script(self):
+            payload = STRIPE_JS.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/javascript; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
 
         def _respond(self, status, body, *, replayed=False, idempotency_key=None):
-            payload = json.dumps(body).encode()
+            payload = json.dumps(body).encode() if body is not None else b""
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                # The Stripe.js stand-in calls from the page's origin, as Stripe.js does.
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.send_header("Access-Control-Allow-Headers", "Content-Type")
                 self.send_header("Request-Id", new_id("req"))
                 if idempotency_key:
                     self.send_header("Idempotency-Key", idempotency_key)
@@ -773,6 +867,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8421)
     parser.add_argument("--api-key", default=os.environ.get("STRIPE_SECRET_KEY", ""))
+    parser.add_argument(
+        "--publishable-key",
+        default=os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
+        help="the key the Stripe.js stand-in makes payment methods with (none: it cannot)",
+    )
     parser.add_argument("--webhook-url", default="")
     parser.add_argument("--webhook-secret", default=os.environ.get("STRIPE_WEBHOOK_SECRET", ""))
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
@@ -783,7 +882,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--webhook-url needs --webhook-secret (or $STRIPE_WEBHOOK_SECRET)")
 
     webhooks = WebhookSender(args.webhook_url, args.webhook_secret) if args.webhook_url else None
-    fake = FakeStripe(args.api_key, webhooks)
+    fake = FakeStripe(args.api_key, webhooks, publishable_key=args.publishable_key)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(fake, verbose=args.verbose))
     server.daemon_threads = True
     print(f"fake Stripe listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)

@@ -1,8 +1,10 @@
 """A patient in a real browser, on a phone (375 px) and on a desktop (1280 px): accepts the
 invitation, reads a refund, opens a receipt, pays a recovery invoice from the workflow link,
 cancels a subscription after reading what it does, is offered the scheduled cancellation while
-a financed balance remains, and finds another patient's order answering 404. Screenshots land
-in $PORTAL_SCREENSHOTS (default /tmp/shots-portal/), named after the scenario and the width."""
+a financed balance remains, and finds another patient's order answering 404; adds a card
+through the gateway's test tokeniser and manages the saved cards; reads the doctor's messages.
+axe-core finds no serious or critical violation on any portal page. Screenshots land in
+$PORTAL_SCREENSHOTS (default /tmp/shots-portal/), named after the scenario and the width."""
 
 import os
 import re
@@ -13,6 +15,8 @@ import pytest
 from django.core import mail
 from playwright.sync_api import Page, expect
 
+from billing import payments
+from billing.models import PaymentMethod
 from billing.refunds import refund_order
 from emr.kernel.actors import Actor
 from emr.portal.accounts import invite_patient
@@ -20,14 +24,18 @@ from emr.portal.models import ConsequencesAcknowledgement
 from emr.workflows.payloads import recovery_url
 from subscriptions import lifecycle
 from subscriptions.states import SubscriptionStatus
+from tests.e2e.axe import assert_accessible
 from tests.factories import PatientFactory
+from tests.fixtures.beluga import order_awaiting_script, submitted_visit
 from tests.fixtures.portal import PASSWORD, give_login
+from tests.integrations.beluga.test_beluga_webhooks import deliver
 from tests.subscriptions.conftest import save_card
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 SHOTS = Path(os.environ.get("PORTAL_SCREENSHOTS", "/tmp/shots-portal"))  # noqa: S108 (the brief's folder)
 SCREENS = {"phone": (375, 812), "desktop": (1280, 900)}
+NEW_PAGES = {"cards", "card", "messages", "recovery"}  # issue 13's last pages
 
 
 @dataclass
@@ -40,6 +48,11 @@ class Screen:
         SHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(SHOTS / f"{name}-{self.width}.png"), full_page=True)
 
+    def check(self, name: str) -> None:
+        """axe-core on the page as it is, then a screenshot of it."""
+        assert_accessible(self.page, name)
+        self.shot(name)
+
     def sign_in(self, patient, password: str = PASSWORD) -> None:
         if "/patient/login/" not in self.page.url:
             self.page.goto(f"{self.url}/patient/login/")
@@ -48,13 +61,32 @@ class Screen:
         self.page.get_by_role("button", name="Sign in").click()
 
 
-@pytest.fixture(params=list(SCREENS))
-def screen(browser, live_server, request):
-    width, height = SCREENS[request.param]
+def _screen(browser, live_server, name: str):
+    width, height = SCREENS[name]
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.set_default_timeout(15000)
-    yield Screen(page, width, live_server.url)
+    return context, Screen(page, width, live_server.url)
+
+
+@pytest.fixture(params=list(SCREENS))
+def screen(browser, live_server, request):
+    context, screen = _screen(browser, live_server, request.param)
+    yield screen
+    context.close()
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    context, screen = _screen(browser, live_server, "phone")
+    yield screen
+    context.close()
+
+
+@pytest.fixture
+def desktop(browser, live_server):
+    context, screen = _screen(browser, live_server, "desktop")
+    yield screen
     context.close()
 
 
@@ -202,3 +234,124 @@ def test_another_patients_order_number_answers_404(screen, paid_order):
     expect(page.get_by_text("We could not find that in your account")).to_be_visible()
     expect(page.get_by_text("$77.77")).to_have_count(0)
     screen.shot("other-patients-order")
+
+
+def test_a_patient_adds_a_card_through_the_tokeniser_and_manages_the_saved_cards(
+    phone, gateways, system
+):
+    payments.set_active_gateway(gateway="stripe", actor=system, reason="test setup")
+    patient = give_login(PatientFactory())
+    save_card(patient, token="pm_card_amex")
+    save_card(patient)  # Visa ····4242, the default
+    theirs = save_card(PatientFactory())
+    page = phone.page
+    policy_refusals, posted = [], []
+    page.on("console", lambda m: "Content Security Policy" in m.text and policy_refusals.append(m))
+    page.on(
+        "request",
+        lambda r: r.method == "POST" and r.url.startswith(phone.url) and posted.append(r.post_data),
+    )
+
+    phone.sign_in(patient)
+    page.get_by_role("link", name="Cards").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your cards")
+    # Stripe's public test card, typed into the Stripe.js stand-in the fake serves.
+    page.get_by_label("Card number").fill("5555 5555 5555 4444")
+    page.get_by_label("Expiry (MM / YY)").fill("12 / 34")
+    page.get_by_label("Security code (CVC)").fill("123")
+    phone.check("cards-add")
+    page.get_by_role("button", name="Save card").click()
+
+    expect(
+        page.get_by_text("Mastercard ····4444 is saved. It is now your default card.")
+    ).to_be_visible()
+    added = page.locator("#saved-cards li").first
+    expect(added).to_contain_text("Mastercard ····4444")
+    expect(added).to_contain_text("Default")
+    card_post = next(body for body in posted if "gateway=stripe" in (body or ""))
+    assert "&token=pm_" in card_post and "5555" not in card_post  # only the token reached us
+
+    page.get_by_role("button", name="Make default for Visa ····4242").click()
+    expect(page.get_by_text("Visa ····4242 is now your default card.")).to_be_visible()
+    page.get_by_role("link", name="Remove American Express ····8431").click()
+    phone.check("card-remove")
+    page.get_by_role("button", name="Remove American Express ····8431").click()
+    expect(page.get_by_text("American Express ····8431 is removed.")).to_be_visible()
+    phone.check("cards-after")
+
+    cards = PaymentMethod.objects.filter(patient=patient, removed_at__isnull=True)
+    assert sorted((c.last4, c.is_default) for c in cards) == [("4242", True), ("4444", False)]
+    assert policy_refusals == []
+    response = page.goto(f"{phone.url}/patient/cards/{theirs.pk}/")
+    assert response.status == 404
+    expect(page.get_by_text("We could not find that in your account")).to_be_visible()
+
+
+def test_with_nmi_active_a_patient_adds_a_card_through_collect_js(desktop, gateways, system):
+    payments.set_active_gateway(gateway="nmi", actor=system, reason="test setup")
+    patient = give_login(PatientFactory())
+    page = desktop.page
+    policy_refusals = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and policy_refusals.append(m))
+
+    desktop.sign_in(patient)
+    page.goto(f"{desktop.url}/patient/cards/")
+    # NMI's public test Visa, typed into the Collect.js stand-in the NMI fake serves.
+    page.get_by_label("Card number").fill("4111 1111 1111 1111")
+    page.get_by_label("Expiry (MM / YY)").fill("09 / 41")
+    page.get_by_label("Security code (CVV)").fill("999")
+    desktop.check("cards-add-nmi")
+    page.get_by_role("button", name="Save card").click()
+
+    expect(page.get_by_text("Visa ····1111 is saved. It is now your default card.")).to_be_visible()
+    card = PaymentMethod.objects.get(patient=patient)
+    assert (card.gateway, card.exp_month, card.exp_year) == ("nmi", 9, 2041)
+    assert policy_refusals == []
+
+
+def test_no_portal_page_has_a_serious_accessibility_violation(
+    screen, recovery_for, beluga, settings
+):
+    settings.PORTAL_BASE_URL = screen.url
+    visit = submitted_visit(order_awaiting_script())
+    patient = give_login(visit.order.patient)
+    for event, body in [("DOCTOR_CHAT", "How is the new dose?"), ("ADMIN_CHAT", "Internal note")]:
+        data = {"messageId": f"m-{event}", "sender": "Dr. Lee", "body": body}
+        assert deliver(beluga.event(event, visit.master_id, data)).status_code == 200
+    subscription = recovery_for(patient, name="Monthly care")
+    invoice = lifecycle.open_cycle_invoices(subscription)[0]
+    card = save_card(patient)
+    paid = visit.order.invoice
+    page = screen.page
+
+    for name, path in [
+        ("sign-in", "/patient/login/"),
+        ("password-reset", "/patient/password-reset/"),
+    ]:
+        page.goto(f"{screen.url}{path}")
+        screen.check(name)
+    screen.sign_in(patient)
+    pages = [
+        ("dashboard", "/patient/"),
+        ("orders", "/patient/orders/"),
+        ("order", f"/patient/orders/{visit.order.number}/"),
+        ("invoices", "/patient/invoices/"),
+        ("receipt", f"/patient/invoices/{paid.number}/"),
+        ("recovery", f"/patient/invoices/?recovery=1&invoice={invoice.number}"),
+        ("subscriptions", "/patient/subscriptions/"),
+        ("subscription", f"/patient/subscriptions/{subscription}/"),
+        ("subscription-change", f"/patient/subscriptions/{subscription}/cancel/"),
+        ("cards", "/patient/cards/"),
+        ("card", f"/patient/cards/{card.pk}/"),
+        ("messages", "/patient/messages/"),
+    ]
+    for name, path in pages:
+        response = page.goto(f"{screen.url}{path}")
+        assert response.status == 200, (path, response.status)
+        assert_accessible(page, name)
+        if name in NEW_PAGES:  # the others have their screenshots in the scenarios above
+            screen.shot(name)
+    expect(page.get_by_text("How is the new dose?")).to_be_visible()
+    expect(page.get_by_text("Internal note")).to_have_count(
+        0
+    )  # the clinic's channel stays internal

@@ -23,10 +23,14 @@ LOCAL_GATEWAY_ENV = {
     "STRIPE_SECRET_KEY": "sk_test_local_dev_stack",
     "STRIPE_API_BASE": f"http://127.0.0.1:{LOCAL_STRIPE_PORT}",
     "STRIPE_WEBHOOK_SECRET": "whsec_local_dev_stack",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_local_dev_stack",
+    "STRIPE_JS_URL": f"http://127.0.0.1:{LOCAL_STRIPE_PORT}/js.stripe.com/v3/",
     "NMI_SECURITY_KEY": "local-dev-stack-nmi-key",
     "NMI_API_URL": f"http://127.0.0.1:{LOCAL_NMI_PORT}/api/transact.php",
     "NMI_QUERY_URL": f"http://127.0.0.1:{LOCAL_NMI_PORT}/api/query.php",
     "NMI_WEBHOOK_SIGNING_KEY": "local-dev-stack-nmi-webhook-key",
+    "NMI_TOKENIZATION_KEY": "local-dev-stack-nmi-tokenization-key",
+    "NMI_COLLECT_JS_URL": f"http://127.0.0.1:{LOCAL_NMI_PORT}/token/Collect.js",
 }
 
 LOCAL_BELUGA_PORT = 12113
@@ -79,9 +83,11 @@ class Command(BaseCommand):
                 nmi_webhook = f"http://127.0.0.1:{port}/webhooks/nmi/"
                 start("stripe", [python, "-m", "integrations.fakes.stripe",
                                  "--port", str(LOCAL_STRIPE_PORT),
-                                 "--api-key", env["STRIPE_SECRET_KEY"], "--webhook-url", webhook,
+                                 "--api-key", env["STRIPE_SECRET_KEY"],
+                                 "--publishable-key", env["STRIPE_PUBLISHABLE_KEY"],
+                                 "--webhook-url", webhook,
                                  "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"]])  # fmt: skip
-                # The signing key reaches the fake through the environment.
+                # The signing and tokenization keys reach the fake through the environment.
                 start("nmi", [python, "-m", "integrations.fakes.nmi",
                               "--port", str(LOCAL_NMI_PORT),
                               "--security-key", env["NMI_SECURITY_KEY"],

@@ -3,6 +3,7 @@ by email with lockout; idle logoff; password reset; CSRF; staff and patients kep
 own doors."""
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -292,3 +293,54 @@ def test_a_reset_tells_no_one_which_addresses_have_an_account(cs_user):
         response = Client().post("/patient/password-reset/", {"email": email}, follow=True)
         assert "If that address belongs to a patient portal account" in response.content.decode()
     assert mail.outbox == []  # no patient: no email, and never a reset link for staff
+
+
+def _fresh_address() -> str:
+    # An address of this test's own (IPv6 documentation range): counters outlive a run.
+    return f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+
+
+def _ask_for_reset(email: str, address: str):
+    response = Client(REMOTE_ADDR=address).post(
+        "/patient/password-reset/", {"email": email}, follow=True
+    )
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_resets_for_one_email_stop_at_its_limit_with_the_same_answer(patient_with_login, settings):
+    settings.PORTAL_PASSWORD_RESET_PER_EMAIL = 2
+    patient = patient_with_login(email=f"reset-{uuid.uuid4().hex[:8]}@example.test")
+
+    answers = {_ask_for_reset(patient.email.upper(), _fresh_address()) for _ in range(4)}
+
+    assert len(answers) == 1  # the same page, sent or not
+    assert len(mail.outbox) == 2  # from four addresses, the mailbox got two emails
+
+
+def test_resets_from_one_address_stop_at_its_limit_whether_or_not_an_account_exists(
+    patient_with_login, settings
+):
+    settings.PORTAL_PASSWORD_RESET_PER_ADDRESS = 3
+    address = _fresh_address()
+    unknown = [f"nobody-{uuid.uuid4().hex[:8]}@example.test" for _ in range(3)]
+    patient = patient_with_login(email=f"reset-{uuid.uuid4().hex[:8]}@example.test")
+
+    answers = {_ask_for_reset(email, address) for email in [*unknown, patient.email]}
+
+    assert len(answers) == 1
+    assert mail.outbox == []  # unknown emails used the address's budget: no probing past it
+    _ask_for_reset(patient.email, _fresh_address())
+    assert len(mail.outbox) == 1  # from another address the patient still gets the link
+
+
+def test_the_reset_limits_are_read_when_asked(patient_with_login, settings):
+    patient = patient_with_login(email=f"reset-{uuid.uuid4().hex[:8]}@example.test")
+    settings.PORTAL_PASSWORD_RESET_PER_EMAIL = 1
+    _ask_for_reset(patient.email, _fresh_address())
+    _ask_for_reset(patient.email, _fresh_address())
+    settings.PORTAL_PASSWORD_RESET_PER_EMAIL = 5
+
+    _ask_for_reset(patient.email, _fresh_address())
+
+    assert len(mail.outbox) == 2

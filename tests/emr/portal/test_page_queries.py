@@ -4,9 +4,13 @@ payments, refunds and history rows the patient has (measured at two data sizes).
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from billing import payments
 from billing.refunds import refund_order
+from integrations.beluga.models import BelugaMessage
+from integrations.beluga.states import MessageChannel
+from tests.emr.support.conftest import add_visit
 from tests.factories import PatientFactory, ProductFactory, make_order
 from tests.fixtures.gateways import STRIPE_CARD
 
@@ -26,6 +30,18 @@ def _paid(patient, card, system, cents):
     return order
 
 
+def _doctor_message(order, n: int) -> None:
+    visit = add_visit(order)
+    BelugaMessage.objects.create(
+        visit=visit,
+        channel=MessageChannel.DOCTOR_PATIENT,
+        sender="Dr. Lee",
+        body=f"Message {n}",
+        sent_at=timezone.now(),
+        external_id=f"msg-{order.number}-{n}",
+    )
+
+
 def test_no_portal_page_grows_with_the_patients_records(
     subscribe_patient, portal_client, system, portal_clock
 ):
@@ -34,6 +50,7 @@ def test_no_portal_page_grows_with_the_patients_records(
     card = patient.payment_methods.get()
     order = _paid(patient, card, system, 4000)
     open_order = make_order(patient=patient)
+    _doctor_message(order, 0)
     client = portal_client(patient)
     pages = [
         "/patient/",
@@ -45,6 +62,9 @@ def test_no_portal_page_grows_with_the_patients_records(
         "/patient/subscriptions/",
         f"/patient/subscriptions/{subscription}/",
         f"/patient/subscriptions/{subscription}/cancel/",
+        "/patient/cards/",
+        f"/patient/cards/{card.pk}/",
+        "/patient/messages/",
     ]
     for url in pages:
         _queries(client, url)  # warm per-process caches (content types, the gateway settings row)
@@ -55,8 +75,8 @@ def test_no_portal_page_grows_with_the_patients_records(
         refund_order(order=more, actor=system, reason="partial", amount_cents=500)
     for _ in range(3):  # more payments, refund attempts and history on the order itself
         refund_order(order=order, actor=system, reason="partial", amount_cents=1000)
-    for _ in range(3):
-        make_order(patient=patient)
+    for n in range(3):
+        _doctor_message(make_order(patient=patient), n + 1)
     payments.save_card(patient=patient, gateway="stripe", token=STRIPE_CARD, actor=system)
 
     many = {url: _queries(client, url) for url in pages}
