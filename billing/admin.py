@@ -17,6 +17,10 @@ from billing.models import (
     Payment,
     PaymentMethod,
     RefundAttempt,
+    RefundPolicy,
+    RefundPolicyVersion,
+    SessionPackage,
+    SessionRedemption,
 )
 from billing.states import Gateway
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordTool, RecordToolsMixin
@@ -265,3 +269,76 @@ class GatewayEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["gateway", "outcome", "event_type"]
     search_fields = ["event_id", "outcome_detail"]
     readonly_fields = [field.name for field in GatewayEvent._meta.fields]
+
+
+class PolicyVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Every version side by side, newest first: what patients read under each."""
+
+    model = RefundPolicyVersion
+    extra = 0
+    fields = ["version", "text", "rules", "created_at", "created_by_label"]
+    readonly_fields = fields
+    ordering = ["-version"]
+
+
+@admin.register(RefundPolicy)
+class RefundPolicyAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    """Read-only: a policy is written and revised through the API (each edit a new version),
+    so no version a patient accepted can be rewritten here."""
+
+    list_display = ["name", "current_version", "used_by"]
+    search_fields = ["name"]
+    fields = ["name", "used_by", "created_at"]
+    readonly_fields = fields
+    inlines = [PolicyVersionInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("versions", "products")
+
+    @admin.display(description="Current version")
+    def current_version(self, policy: RefundPolicy) -> int:
+        return max(version.version for version in policy.versions.all())
+
+    @admin.display(description="Products using it")
+    def used_by(self, policy: RefundPolicy) -> str:
+        return ", ".join(product.name for product in policy.products.all()) or "none"
+
+
+class RedemptionInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = SessionRedemption
+    extra = 0
+    fields = ["redeemed_at", "provider", "appointment_ref", "note", "recorded_by_label"]
+    readonly_fields = fields
+
+
+@admin.register(SessionPackage)
+class SessionPackageAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    """The usage log: each session redeemed, when, by whom, with the chart note."""
+
+    list_display = ["__str__", "patient", "order_number", "used", "expires_at"]
+    list_select_related = ["patient", "order_item__order"]
+    search_fields = ["order_item__order__number", "patient__email", "patient__last_name"]
+    fields = ["patient", "order_number", "product", "used", "opened_at", "expires_at"]
+    readonly_fields = fields
+    inlines = [RedemptionInline]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("order_item__order")
+            .prefetch_related("redemptions")
+        )
+
+    @admin.display(description="Order")
+    def order_number(self, package: SessionPackage) -> str:
+        return package.order_item.order.number
+
+    @admin.display(description="Product")
+    def product(self, package: SessionPackage) -> str:
+        return package.order_item.description
+
+    @admin.display(description="Sessions used")
+    def used(self, package: SessionPackage) -> str:
+        used = len(package.redemptions.all())
+        return f"{used} of {package.sessions_total} ({package.sessions_total - used} left)"

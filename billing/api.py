@@ -1,11 +1,20 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import payments
-from billing.models import GatewaySettings, Invoice, PaymentMethod
+from billing import packages, payments, policies
+from billing.models import (
+    GatewaySettings,
+    Invoice,
+    PaymentMethod,
+    RefundPolicy,
+    RefundPolicyVersion,
+    SessionPackage,
+    SessionRedemption,
+)
 from billing.states import Gateway
 from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission
@@ -123,3 +132,149 @@ class ActiveGatewayView(APIView):
             actor=Actor.staff(request.user, door=Door.API), **payload.validated_data
         )
         return Response({"gateway": current.active_gateway})
+
+
+class PolicyVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RefundPolicyVersion
+        fields = ["version", "rules", "text", "text_sha256", "created_at", "created_by_label"]
+
+
+class RefundPolicySerializer(serializers.ModelSerializer):
+    """A policy as its newest version says, with every version and the products using it."""
+
+    version = serializers.SerializerMethodField()
+    rules = serializers.JSONField(write_only=True)
+    text = serializers.SerializerMethodField()
+    versions = PolicyVersionSerializer(many=True, read_only=True)
+    products = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = RefundPolicy
+        fields = ["id", "name", "version", "rules", "text", "versions", "products", "created_at"]
+        # Names are checked by the service, which says which policy has the name already.
+        extra_kwargs = {"name": {"validators": []}}
+
+    def _newest(self, policy) -> RefundPolicyVersion:
+        return max(policy.versions.all(), key=lambda version: version.version)
+
+    def get_version(self, policy) -> int:
+        return self._newest(policy).version
+
+    def get_text(self, policy) -> str:
+        return self._newest(policy).text
+
+    def to_representation(self, policy):
+        data = super().to_representation(policy)
+        data["rules"] = self._newest(policy).rules
+        return data
+
+
+class RefundPolicyViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Refund policies as data; PUT makes version n+1, earlier versions never change."""
+
+    queryset = RefundPolicy.objects.prefetch_related("versions", "products")
+    serializer_class = RefundPolicySerializer
+    permission_classes = [ActionPermission]
+    action_permissions = {
+        "create": "billing.add_refundpolicy",
+        "update": "billing.change_refundpolicy",
+    }
+
+    def create(self, request):
+        payload = RefundPolicySerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        policy = policies.create_policy(
+            name=payload.validated_data["name"],
+            rules=payload.validated_data["rules"],
+            actor=Actor.staff(request.user, door=Door.API),
+        )
+        return Response(self._fresh(policy), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=RefundPolicySerializer, responses=RefundPolicySerializer)
+    def update(self, request, pk=None):
+        policy = self.get_object()
+        payload = RefundPolicySerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        policies.revise_policy(
+            policy=policy,
+            name=payload.validated_data["name"],
+            rules=payload.validated_data["rules"],
+            actor=Actor.staff(request.user, door=Door.API),
+        )
+        return Response(self._fresh(policy))
+
+    def _fresh(self, policy):
+        return RefundPolicySerializer(self.get_queryset().get(pk=policy.pk)).data
+
+
+class RedemptionSerializer(serializers.ModelSerializer):
+    at = serializers.DateTimeField(source="redeemed_at")
+
+    class Meta:
+        model = SessionRedemption
+        fields = ["id", "at", "provider", "appointment_ref", "note", "recorded_by_label"]
+        read_only_fields = ["id", "recorded_by_label"]
+
+
+class PackageSerializer(serializers.ModelSerializer):
+    order = serializers.CharField(source="order_item.order.number")
+    product = serializers.CharField(source="order_item.description")
+    total = serializers.IntegerField(source="sessions_total")
+    used = serializers.IntegerField(source="sessions_used")
+    remaining = serializers.SerializerMethodField()
+    redemptions = RedemptionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = SessionPackage
+        fields = [
+            "id",
+            "patient",
+            "order",
+            "product",
+            "total",
+            "used",
+            "remaining",
+            "opened_at",
+            "expires_at",
+            "redemptions",
+        ]
+
+    def get_remaining(self, package) -> int:
+        return package.sessions_total - package.sessions_used
+
+
+class PackageViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Session packages and their usage log."""
+
+    queryset = packages.with_usage(
+        SessionPackage.objects.select_related("order_item__order").prefetch_related("redemptions")
+    )
+    serializer_class = PackageSerializer
+    permission_classes = [ActionPermission]
+    action_permissions = {"redemptions": "billing.add_sessionredemption"}
+
+    @extend_schema(request=RedemptionSerializer, responses={201: RedemptionSerializer})
+    @action(detail=True, methods=["post"])
+    def redemptions(self, request, pk=None):
+        """Record a session used: when, by which provider, for which appointment, the note."""
+        package = self.get_object()
+        payload = RedemptionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        redemption = packages.redeem_session(
+            package=package,
+            redemption=packages.Redemption(
+                redeemed_at=data["redeemed_at"],
+                provider=data["provider"],
+                appointment_ref=data.get("appointment_ref", ""),
+                note=data.get("note", ""),
+            ),
+            actor=Actor.staff(request.user, door=Door.API),
+        )
+        return Response(RedemptionSerializer(redemption).data, status=status.HTTP_201_CREATED)

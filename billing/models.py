@@ -211,6 +211,9 @@ class RefundAttempt(models.Model):
     )
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)
+    # What the refund policy allowed when this was asked, and why staff went beyond it.
+    policy_quote_cents = models.BigIntegerField(null=True, blank=True)
+    policy_override_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
@@ -264,3 +267,143 @@ class GatewayEvent(InboundEvent):
 
     def __str__(self) -> str:
         return f"{self.gateway} {self.event_type} {self.event_id}"
+
+
+class RefundPolicy(models.Model):
+    """A clinic's named refund terms. Its rules live in versions, which never change: an edit
+    is a new version, and each order item keeps the version it was sold under."""
+
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "refund policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def current(self) -> "RefundPolicyVersion":
+        return self.versions.order_by("-version").first()
+
+
+class RefundPolicyVersion(models.Model):
+    policy = models.ForeignKey(RefundPolicy, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    rules = models.JSONField()
+    # Generated from the rules (billing/policy_rules.py); the hash is what an acknowledgement
+    # points at, so a patient's "I agreed" names exactly these words.
+    text = models.TextField()
+    text_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by_label = models.CharField(max_length=150)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = ["policy", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "version"], name="policy_version_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} v{self.version}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("A refund-policy version never changes; make a new version.")
+        super().save(*args, **kwargs)
+
+
+class AcknowledgementChannel(models.TextChoices):
+    PORTAL = "portal", "Patient portal"
+    PHONE = "phone", "Phone (attested by staff)"
+    IN_PERSON = "in_person", "In person (attested by staff)"
+
+
+class PolicyAcknowledgement(models.Model):
+    """A patient's acceptance of the refund terms an order was sold under: which version, the
+    hash of the text shown, who recorded it through which channel, when, from where. Never
+    edited."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="acknowledgements")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    policy_version = models.ForeignKey(
+        RefundPolicyVersion, on_delete=models.PROTECT, related_name="acknowledgements"
+    )
+    text_sha256 = models.CharField(max_length=64)
+    channel = models.CharField(max_length=10, choices=AcknowledgementChannel.choices)
+    recorded_by_label = models.CharField(max_length=150)
+    acknowledged_at = models.DateTimeField(auto_now_add=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = ["-acknowledged_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(channel__in=AcknowledgementChannel.values),
+                name="acknowledgement_channel_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["order", "policy_version"], name="acknowledged_once_per_order"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order} accepted {self.policy_version} ({self.channel})"
+
+
+class SessionPackage(models.Model):
+    """The sessions a paid PACKAGE item grants, and until when; its redemptions are the usage
+    log a clinic shows when a patient says "I only used two"."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="packages")
+    order_item = models.OneToOneField(
+        "orders.OrderItem", on_delete=models.PROTECT, related_name="package"
+    )
+    sessions_total = models.PositiveIntegerField()
+    opened_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    expiring_announced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expired_announced_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sessions_total__gte=1), name="package_has_sessions"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Package {self.pk}: {self.sessions_total} sessions"
+
+
+class SessionRedemption(models.Model):
+    """One session used: when, by which provider, for which appointment, with the chart note."""
+
+    package = models.ForeignKey(
+        SessionPackage, on_delete=models.PROTECT, related_name="redemptions"
+    )
+    redeemed_at = models.DateTimeField()
+    provider = models.CharField(max_length=150)
+    appointment_ref = models.CharField(max_length=100, blank=True)
+    note = models.TextField(blank=True)
+    recorded_by_label = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = ["redeemed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Session of package {self.package_id} on {self.redeemed_at:%Y-%m-%d}"

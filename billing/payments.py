@@ -18,6 +18,7 @@ from django.utils import timezone
 from billing.events import CardRemoved, InvoicePaid
 from billing.invoices import set_invoice_status
 from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
+from billing.policies import require_acknowledged
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
 from emr.kernel.actors import Actor
 from emr.kernel.card_numbers import is_card_number, scrub_card_numbers
@@ -280,7 +281,7 @@ def _open_charge(
 ) -> Payment:
     """Decide under the order's lock and commit a PENDING charge: the gateway is called after."""
     with service_transaction(actor, reason=reason):
-        lock_order(invoice.order_id)
+        require_acknowledged(lock_order(invoice.order_id))
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != InvoiceStatus.SENT:
             raise StateConflict(

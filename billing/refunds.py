@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from billing.invoices import set_invoice_status
 from billing.models import Invoice, Payment, RefundAttempt
+from billing.refund_quotes import RefundQuote, quote_refund
 from billing.states import (
     Gateway,
     InvoiceStatus,
@@ -66,16 +67,28 @@ ESCALATE = "Do not mark the order refunded by hand; escalate to billing/admin op
 
 
 def refund_order(
-    *, order: Order, actor: Actor, reason: str, amount_cents: int | None = None
+    *,
+    order: Order,
+    actor: Actor,
+    reason: str,
+    amount_cents: int | None = None,
+    override_reason: str = "",
 ) -> Payment:
     """Refund `amount_cents` (default: all that remains) of the order's original payment.
 
+    More than the refund policy's quote needs `override_reason`, recorded on the attempt.
     Returns the new REFUND payment row (REFUNDED, or PENDING while the gateway settles it).
     """
     _require_refund_permission(actor)
     reason = require_reason(reason, prompt="Say why the order is refunded")
     _validate_amount(amount_cents)
-    attempt = _open_attempt(order=order, actor=actor, reason=reason, amount_cents=amount_cents)
+    attempt = _open_attempt(
+        order=order,
+        actor=actor,
+        reason=reason,
+        amount_cents=amount_cents,
+        override_reason=(override_reason or "").strip(),
+    )
     gateway = registry.gateway_for(attempt.gateway)
     try:
         result = gateway.refund(
@@ -120,7 +133,7 @@ def _validate_amount(amount_cents) -> None:
 
 
 def _open_attempt(
-    *, order: Order, actor: Actor, reason: str, amount_cents: int | None
+    *, order: Order, actor: Actor, reason: str, amount_cents: int | None, override_reason: str
 ) -> RefundAttempt:
     """Steps 1-2 and the decision, under the order's lock; commits a PENDING attempt."""
     with service_transaction(actor, reason=reason):
@@ -128,8 +141,14 @@ def _open_attempt(
         assessment = assess_refund(order, amount_cents=amount_cents)
         if assessment.refusals:
             raise assessment.refusals[0].error
+        quote = quote_refund(order, remaining_cents=assessment.remaining_cents)
+        overrides_policy = quote.governed and assessment.amount_cents > quote.refundable_cents
+        if overrides_policy and not override_reason:
+            raise PolicyExceeded(quote, assessment.amount_cents)
         charge = assessment.charge
         return RefundAttempt.objects.create(
+            policy_quote_cents=quote.refundable_cents if quote.governed else None,
+            policy_override_reason=override_reason if overrides_policy else "",
             order=order,
             charge=charge,
             amount_cents=assessment.amount_cents,
@@ -140,6 +159,33 @@ def _open_attempt(
             requested_by_label=actor.label,
             door=actor.door,
         )
+
+
+class PolicyExceeded(StateConflict):
+    """More than the refund policy allows, asked without saying why: the quote comes along so
+    the door can show what the policy allows."""
+
+    def __init__(self, quote: RefundQuote, amount_cents: int):
+        currency = quote.order.currency
+        super().__init__(
+            f"{format_cents(amount_cents, currency)} is more than the refund policy allows now "
+            f"({format_cents(quote.refundable_cents, currency)}): "
+            + " ".join(quote.explanation)
+            + " To refund more, give an override reason; it is recorded with the refund.",
+            code="refund.exceeds_policy",
+        )
+        self.quote = quote
+        self.extra = {
+            "quote": {
+                "refundable_cents": quote.refundable_cents,
+                "explanation": list(quote.explanation),
+            }
+        }
+
+
+def refund_quote(order: Order) -> RefundQuote:
+    """What the refund policy allows for `order` now, within what can still be refunded."""
+    return quote_refund(order, remaining_cents=assess_refund(order).remaining_cents)
 
 
 # --- May this order be refunded? -----------------------------------------------------------

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from billing.packages import announce_expiry
 from billing.payments import reconcile_charges
 from billing.refund_reconciler import reconcile_refunds
 
@@ -12,3 +13,8 @@ def reconcile_refunds_task() -> int:
 @shared_task(name="billing.reconcile_charges")
 def reconcile_charges_task() -> int:
     return reconcile_charges()
+
+
+@shared_task(name="billing.announce_package_expiry")
+def announce_package_expiry_task() -> int:
+    return announce_expiry()

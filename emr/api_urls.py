@@ -6,7 +6,13 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import DefaultRouter
 
-from billing.api import ActiveGatewayView, PatientPaymentMethodsView, PayInvoiceView
+from billing.api import (
+    ActiveGatewayView,
+    PackageViewSet,
+    PatientPaymentMethodsView,
+    PayInvoiceView,
+    RefundPolicyViewSet,
+)
 from emr.api import PatientViewSet
 from orders.api import OrderViewSet, ProductViewSet
 
@@ -14,6 +20,8 @@ router = DefaultRouter()
 router.register("patients", PatientViewSet)
 router.register("products", ProductViewSet)
 router.register("orders", OrderViewSet)
+router.register("refund-policies", RefundPolicyViewSet)
+router.register("packages", PackageViewSet)
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -55,6 +55,8 @@ app.conf.update(
             "schedule": 10.0,
             "options": {"expires": 9},
         },
+        # package.expiring / package.expired, once per package (the sweep marks what it sent).
+        "billing-package-expiry": {"task": "billing.announce_package_expiry", "schedule": 3600.0},
         # Submissions whose on-commit enqueue was lost (each task is safe to run twice).
         "beluga-submit-unsent-visits": {"task": "beluga.submit_unsent_visits", "schedule": 120.0},
         "pharmacy-send-unsent-orders": {"task": "pharmacy.send_unsent_orders", "schedule": 120.0},

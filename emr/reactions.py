@@ -12,6 +12,7 @@ own automations, delivered after commit by a worker.
 """
 
 from billing.events import CardRemoved, InvoicePaid
+from billing.packages import open_packages
 from emr.events import IntakeRejected, IntakeSentBack, IntakeSubmitted
 from emr.intake import order_kept_status
 from emr.kernel import events
@@ -37,6 +38,11 @@ def take_subscription_out_of_recovery(event: InvoicePaid) -> None:
     """The guide's recovery: a paid cycle reactivates its subscription, counts a financed
     payment, runs a scheduled cancellation whose last payment this was, completes a switch."""
     reactivate_after_payment(order=event.order, actor=event.actor)
+
+
+def open_session_packages(event: InvoicePaid) -> None:
+    """A paid PACKAGE item opens its package of sessions, with the expiry its terms set."""
+    open_packages(order=event.order, actor=event.actor)
 
 
 def keep_a_card_a_live_subscription_uses(event: CardRemoved) -> None:
@@ -126,7 +132,7 @@ def wait_for_corrected_intake(event: IntakeSentBack) -> None:
 # --- The table ------------------------------------------------------------------------------
 
 REACTIONS = {
-    InvoicePaid: [take_subscription_out_of_recovery],
+    InvoicePaid: [take_subscription_out_of_recovery, open_session_packages],
     CardRemoved: [keep_a_card_a_live_subscription_uses],
     OrderProgressed: [request_telehealth_visit, send_to_pharmacy],
     IntakeRejected: [

@@ -172,6 +172,8 @@ SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 # Patient portal links: an invitation to set a password, and a password reset. Each works once
 # (it signs the password hash, which setting a password changes) and expires.
 PORTAL_INVITE_HOURS = env.int("PORTAL_INVITE_HOURS", default=72)
+# How long before a session package expires `package.expiring` is emitted for the automations.
+PACKAGE_EXPIRY_NOTICE_DAYS = env.int("PACKAGE_EXPIRY_NOTICE_DAYS", default=14)
 PORTAL_PASSWORD_RESET_MINUTES = env.int("PORTAL_PASSWORD_RESET_MINUTES", default=60)
 # Django's own bound on every such token; each portal link then checks its own, shorter life.
 PASSWORD_RESET_TIMEOUT = max(PORTAL_INVITE_HOURS * 3600, PORTAL_PASSWORD_RESET_MINUTES * 60)

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -42,11 +43,38 @@ class ProductAdmin(SimpleHistoryAdmin):
 class OrderItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderItem
     extra = 0
-    fields = ["description", "quantity", "unit_price", "total"]
+    fields = ["description", "quantity", "unit_price", "total", "refund_terms", "sessions"]
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("order")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("order", "refund_policy_version__policy", "package")
+            .prefetch_related("package__redemptions")
+        )
+
+    @admin.display(description="Refund terms (as sold)")
+    def refund_terms(self, item: OrderItem) -> str:
+        version = item.refund_policy_version
+        if version is None:
+            return "No refund policy"
+        return f"{version.policy.name}, version {version.version}: {version.text}"
+
+    @admin.display(description="Sessions")
+    def sessions(self, item: OrderItem):
+        package = getattr(item, "package", None)
+        if package is None:
+            return "-"
+        used = len(package.redemptions.all())
+        expiry = f", expires {package.expires_at:%d %b %Y}" if package.expires_at else ""
+        return format_html(
+            '<a href="{}">{} of {} used{}</a>',
+            reverse("admin:billing_sessionpackage_change", args=[package.pk]),
+            used,
+            package.sessions_total,
+            expiry,
+        )
 
     @admin.display(description="Unit price")
     def unit_price(self, item: OrderItem) -> str:

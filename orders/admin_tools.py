@@ -44,9 +44,17 @@ def change_order_status(order: Order, *, actor, reason: str, target: str) -> str
     return sentence
 
 
-def refund(order: Order, *, actor, reason: str, amount_cents: int | None = None) -> str:
+def refund(
+    order: Order, *, actor, reason: str, amount_cents: int | None = None, override_reason: str = ""
+) -> str:
     """Refund through the original gateway; say how much, where, and what is left."""
-    payment = refund_order(order=order, actor=actor, reason=reason, amount_cents=amount_cents)
+    payment = refund_order(
+        order=order,
+        actor=actor,
+        reason=reason,
+        amount_cents=amount_cents,
+        override_reason=override_reason,
+    )
     order = Order.objects.get(pk=order.pk)
     amount = format_cents(payment.amount_cents, payment.currency)
     gateway = payment.get_gateway_display()
@@ -108,7 +116,13 @@ def _fact_tool(name, label, fact, consequence, offered) -> RecordTool:
 
 
 def _refund_tool_run(order, *, actor, reason, data) -> str:
-    return refund(order, actor=actor, reason=reason, amount_cents=data["amount"])
+    return refund(
+        order,
+        actor=actor,
+        reason=reason,
+        amount_cents=data["amount"],
+        override_reason=data["override_reason"],
+    )
 
 
 def _cancel_visit(order, *, actor, reason, data) -> str:
@@ -140,6 +154,14 @@ class RefundForm(ReasonForm):
         required=False,
         label="Amount to refund",
         help_text="In dollars, e.g. 25.00. Leave empty to refund everything that remains.",
+    )
+    override_reason = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Override reason (only beyond the refund policy)",
+        help_text="Needed only to refund more than the refund policy allows (see Refund "
+        "policy above). Recorded with the refund and shown to billing admins.",
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
 
     def clean_amount(self) -> int | None:

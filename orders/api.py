@@ -4,9 +4,10 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing.models import Invoice, Payment
+from billing.models import Invoice, Payment, PolicyAcknowledgement
 from billing.order_status import transition_order
-from billing.refunds import refund_order
+from billing.policies import STAFF_CHANNELS, acknowledge_order
+from billing.refunds import refund_order, refund_quote
 from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission, StrictIntegerField
 from emr.kernel.errors import InvalidInput
@@ -15,7 +16,7 @@ from emr.support.preflight import ORDER_ACTIONS, Check, order_preflight
 from emr.support.preflight import Action as PreflightAction
 from orders import services
 from orders.history import order_timeline
-from orders.models import Order, Product
+from orders.models import Order, OrderItem, Product, ProductKind
 from orders.states import OrderStatus
 
 
@@ -35,8 +36,18 @@ class ProductSerializer(serializers.ModelSerializer):
             "requires_labs",
             "requires_prescription",
             "refund_policy",
+            "sessions",
         ]
         read_only_fields = ["id"]
+
+    def validate(self, data):
+        kind = data.get("kind", getattr(self.instance, "kind", None))
+        sessions = data.get("sessions", getattr(self.instance, "sessions", None))
+        if sessions is not None and kind != ProductKind.PACKAGE:
+            raise serializers.ValidationError(
+                {"sessions": "Only a session package (kind PACKAGE) grants sessions."}
+            )
+        return data
 
 
 class ProductViewSet(
@@ -86,18 +97,47 @@ class PaymentSerializer(serializers.ModelSerializer):
         ]
 
 
+class PolicyVersionSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="policy_id")
+    version = serializers.IntegerField()
+    text = serializers.CharField()
+
+
 class OrderItemSerializer(serializers.Serializer):
     product = serializers.IntegerField(source="product_id")
     description = serializers.CharField()
     quantity = serializers.IntegerField()
     unit_price_cents = serializers.IntegerField()
     total_cents = serializers.IntegerField()
+    refund_policy = PolicyVersionSummarySerializer(
+        source="refund_policy_version", allow_null=True, read_only=True
+    )
+
+
+class AcknowledgementSerializer(serializers.ModelSerializer):
+    policy = serializers.IntegerField(source="policy_version.policy_id", read_only=True)
+    version = serializers.IntegerField(source="policy_version.version", read_only=True)
+
+    class Meta:
+        model = PolicyAcknowledgement
+        fields = [
+            "id",
+            "policy",
+            "version",
+            "text_sha256",
+            "channel",
+            "recorded_by_label",
+            "acknowledged_at",
+            "ip_address",
+            "user_agent",
+        ]
 
 
 class OrderSerializer(serializers.ModelSerializer):
     invoice = serializers.SerializerMethodField()
     payments = serializers.SerializerMethodField()
     items = OrderItemSerializer(many=True, read_only=True)
+    acknowledgements = AcknowledgementSerializer(many=True, read_only=True)
     locked = serializers.BooleanField(source="is_locked", read_only=True)
 
     class Meta:
@@ -113,6 +153,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "total_cents",
             "refunded_cents",
             "items",
+            "acknowledgements",
             "invoice",
             "payments",
             "created_at",
@@ -138,6 +179,32 @@ class RefundSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
     # Validated again by the refund flow; here so the schema says what is accepted.
     amount_cents = StrictIntegerField(required=False, min_value=1)
+    # Required to refund more than the refund policy's quote; recorded with the refund.
+    override_reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class AcknowledgeSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=sorted(STAFF_CHANNELS))
+
+
+class QuoteItemSerializer(serializers.Serializer):
+    description = serializers.CharField(source="item.description")
+    policy = serializers.IntegerField(source="version.policy_id", allow_null=True)
+    version = serializers.IntegerField(source="version.version", allow_null=True)
+    allowed_cents = serializers.IntegerField()
+    sessions_total = serializers.IntegerField(allow_null=True)
+    sessions_used = serializers.IntegerField(allow_null=True)
+    sentence = serializers.CharField()
+
+
+class RefundQuoteSerializer(serializers.Serializer):
+    order_number = serializers.CharField(source="order.number")
+    refundable_cents = serializers.IntegerField()
+    remaining_cents = serializers.IntegerField()
+    governed = serializers.BooleanField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    items = QuoteItemSerializer(many=True)
+    explanation = serializers.ListField(child=serializers.CharField())
 
 
 class PreflightItemSerializer(serializers.Serializer):
@@ -175,7 +242,11 @@ class OrderViewSet(
     viewsets.GenericViewSet,
 ):
     queryset = Order.objects.select_related("invoice").prefetch_related(
-        "items",
+        Prefetch("items", queryset=OrderItem.objects.select_related("refund_policy_version")),
+        Prefetch(
+            "acknowledgements",
+            queryset=PolicyAcknowledgement.objects.select_related("policy_version"),
+        ),
         Prefetch("invoice__payments", queryset=Payment.objects.order_by("created_at", "id")),
     )
     serializer_class = OrderSerializer
@@ -184,6 +255,7 @@ class OrderViewSet(
         "create": "orders.add_order",
         "transition": "orders.change_order_status",
         "refund": "orders.refund_order",
+        "acknowledgements": "billing.add_policyacknowledgement",
     }
 
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
@@ -223,6 +295,49 @@ class OrderViewSet(
             **payload.validated_data,
         )
         return Response(PaymentSerializer(refund).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=AcknowledgeSerializer, responses={201: AcknowledgementSerializer(many=True)}
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledgements(self, request, pk=None):
+        """CS attests that the patient accepted the order's refund terms by phone or in person."""
+        order = self.get_object()
+        payload = AcknowledgeSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        acknowledge_order(
+            order=order,
+            channel=payload.validated_data["channel"],
+            actor=Actor.staff(request.user, door=Door.API),
+            ip_address=request.META.get("REMOTE_ADDR"),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        )
+        acknowledgements = order.acknowledgements.select_related("policy_version")
+        return Response(
+            AcknowledgementSerializer(acknowledgements, many=True).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(responses=RefundQuoteSerializer)
+    @action(detail=True, methods=["get"], url_path="refund-quote")
+    def refund_quote(self, request, pk=None):
+        """What the refund policy allows now, with the reasons in sentences."""
+        order = (
+            Order.objects.select_related("invoice")
+            .prefetch_related(
+                Prefetch(
+                    "items",
+                    queryset=OrderItem.objects.select_related(
+                        "refund_policy_version__policy", "package"
+                    ).prefetch_related("package__redemptions"),
+                ),
+                "acknowledgements",
+                "refund_attempts",
+                "invoice__payments__refunds",
+            )
+            .get(pk=self.get_object().pk)
+        )
+        return Response(RefundQuoteSerializer(refund_quote(order)).data)
 
     @extend_schema(
         parameters=[OpenApiParameter("action", enum=[a.value for a in ORDER_ACTIONS])],

@@ -23,8 +23,16 @@ class Product(models.Model):
     requires_intake = models.BooleanField(default=False)
     requires_labs = models.BooleanField(default=False)
     requires_prescription = models.BooleanField(default=False)
-    # The terms the patient sees and accepts at purchase ("non-refundable after booking").
-    refund_policy = models.TextField(blank=True)
+    # The terms the patient sees and accepts at purchase; items sold keep the version in force.
+    refund_policy = models.ForeignKey(
+        "billing.RefundPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="products",
+    )
+    # What a PACKAGE grants: paying its order opens a package of this many sessions.
+    sessions = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = audit_trail()
@@ -125,6 +133,15 @@ class OrderItem(models.Model):
     quantity = models.PositiveIntegerField()
     unit_price_cents = models.BigIntegerField()
     total_cents = models.BigIntegerField()
+    # The product's refund terms when this was ordered: a later edit of the policy is a new
+    # version and never changes what this patient bought under.
+    refund_policy_version = models.ForeignKey(
+        "billing.RefundPolicyVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
 
     history = audit_trail()
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from billing.invoices import set_invoice_status
-from billing.models import Invoice, Payment
+from billing.models import Invoice, Payment, RefundPolicyVersion
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
 from emr.kernel.actors import Actor
 from emr.kernel.errors import InvalidInput, StateConflict
@@ -70,6 +70,7 @@ def create_order(
     _validate_lines(lines)
     currency = lines[0].product.currency
     with service_transaction(actor, reason=reason):
+        terms = _terms_in_force(lines)
         items = [
             OrderItem(
                 product=line.product,
@@ -77,6 +78,7 @@ def create_order(
                 quantity=line.quantity,
                 unit_price_cents=line.price_cents,
                 total_cents=line.price_cents * line.quantity,
+                refund_policy_version=terms.get(line.product.refund_policy_id),
             )
             for line in lines
         ]
@@ -101,6 +103,19 @@ def create_order(
         )
         emit("order.created", subject=order, payload=status_change_payload(order, None))
     return order
+
+
+def _terms_in_force(lines: Sequence[OrderLine]) -> dict[int, RefundPolicyVersion]:
+    """policy id -> its newest version, for the products ordered: what the patient buys under."""
+    policy_ids = {line.product.refund_policy_id for line in lines} - {None}
+    if not policy_ids:
+        return {}
+    newest = {}
+    for version in RefundPolicyVersion.objects.filter(policy_id__in=policy_ids).order_by(
+        "policy_id", "-version"
+    ):
+        newest.setdefault(version.policy_id, version)
+    return newest
 
 
 def _validate_lines(lines: Sequence[OrderLine]) -> None:

@@ -16,7 +16,9 @@ from emr.kernel.errors import DomainError
 
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return Response({"code": exc.code, "detail": exc.detail}, status=exc.http_status)
+        return Response(
+            {**exc.extra, "code": exc.code, "detail": exc.detail}, status=exc.http_status
+        )
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         return Response(
             {"code": "not_found", "detail": "No such record, or you may not see it."},

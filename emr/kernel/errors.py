@@ -13,6 +13,9 @@ class DomainError(Exception):
     # The HTTP status an API door answers with: 400 bad input, 404 missing, 409 the current
     # state forbids it, 502 a gateway or integration failed.
     http_status = 409
+    # More the caller can act on, answered beside code and detail (say, the refund quote a
+    # refusal was measured against). Plain JSON values only.
+    extra: dict = {}
 
     def __init__(self, detail: str, *, code: str | None = None):
         # A detail is shown, stored and emitted; one quoting a partner's text must not carry

@@ -10,9 +10,10 @@ import enum
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Prefetch
 
 from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
+from billing.refund_quotes import quote_refund
 from billing.refunds import RefundAssessment, Refusal, assess_refund
 from billing.states import Gateway, InvoiceStatus, PaymentStatus
 from emr.kernel.money import format_cents
@@ -20,7 +21,7 @@ from integrations.beluga.services import refusal_to_cancel
 from integrations.beluga.states import OPEN_VISIT_STATUSES
 from integrations.gateways import registry
 from integrations.pharmacy.states import PharmacyOrderStatus
-from orders.models import Order
+from orders.models import Order, OrderItem
 from orders.states import OrderStatus
 from subscriptions.billing_cycle import live_subscriptions_paying_with
 from subscriptions.models import Subscription
@@ -139,6 +140,14 @@ def load_order(order_id: int) -> Order:
             "pharmacy_orders",
             "prescriptions",
             "refund_attempts",
+            # What the refund policy quote reads: terms sold under, usage, acceptance.
+            Prefetch(
+                "items",
+                queryset=OrderItem.objects.select_related(
+                    "refund_policy_version__policy", "package"
+                ).prefetch_related("package__redemptions"),
+            ),
+            "acknowledgements",
         )
         .get(pk=order_id)
     )
@@ -201,6 +210,7 @@ def _refund_items(order: Order) -> list[Item]:
     payment = assessment.charge
     return [
         _who(order),
+        _policy_item(order, assessment),
         _order_status_for_refund(order, refused.get("order_status"), payment),
         _invoice_item(assessment.invoice, refused.get("invoice"), payment),
         _payment_item(payment, refused.get("payment")),
@@ -449,6 +459,22 @@ def _remaining_item(assessment: RefundAssessment, refusal: Refusal | None) -> It
         Check.OK,
         f"{format_cents(assessment.remaining_cents, payment.currency)} of "
         f"{format_cents(payment.amount_cents, payment.currency)} can still be refunded.",
+    )
+
+
+def _policy_item(order: Order, assessment: RefundAssessment) -> Item:
+    """The refund policy's quote: what the terms the patient bought under allow now."""
+    quote = quote_refund(order, remaining_cents=assessment.remaining_cents)
+    sentence = " ".join(quote.explanation)
+    if not quote.governed or quote.refundable_cents >= quote.remaining_cents:
+        return Item("refund_policy", "Refund policy", Check.OK, sentence)
+    allowed = format_cents(quote.refundable_cents, order.currency)
+    return Item(
+        "refund_policy",
+        "Refund policy",
+        Check.WARN,
+        f"The policy allows {allowed} now. {sentence} Refunding more needs an override "
+        "reason, which is recorded with the refund and counted for billing admins.",
     )
 
 

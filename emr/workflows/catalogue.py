@@ -130,6 +130,15 @@ SECTION_FIELDS: dict[str, dict[str, str]] = {
         "from": "the order's status before this event (empty for a new order)",
         "to": "the status this event moved it to",
     },
+    "package": {
+        "id": "package id",
+        "productName": "the package product's name when sold",
+        "sessionsTotal": "sessions the package granted",
+        "sessionsUsed": "sessions redeemed so far",
+        "sessionsRemaining": "sessions left",
+        "expiresAt": "when unused sessions expire (empty if never)",
+        "daysUntilExpiry": "whole days until expiry (empty if never)",
+    },
     "intake": {
         "id": "intake id",
         "questionnaire": "questionnaire name",
@@ -166,6 +175,7 @@ SUBJECT_SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "subscription": ("patient", "subscription"),
     "intake": ("patient", "intake", "order", "lineItems"),
+    "package": ("patient", "package", "order"),
 }
 
 
@@ -276,6 +286,13 @@ EVENTS: dict[str, EventType] = {
             "subscription",
             "A renewal is coming up; subscription.daysUntilRenewal says how soon.",
         ),
+        _event(
+            "package.expiring",
+            "package",
+            "A session package expires soon (PACKAGE_EXPIRY_NOTICE_DAYS ahead); "
+            "package.sessionsRemaining says what would be lost.",
+        ),
+        _event("package.expired", "package", "A session package expired; unused sessions lapse."),
         _event("intake.pending", "intake", "An intake form waits for the patient."),
         _event("intake.rejected", "intake", "Medical staff rejected an intake."),
         _event(

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db.models import Model
 from django.utils import timezone
 
-from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
+from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod, SessionPackage
 from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
 from emr.kernel.errors import InvalidInput
 from emr.kernel.money import format_cents
@@ -154,6 +154,19 @@ def subscription_section(subscription: Subscription) -> Payload:
     }
 
 
+def package_section(package: SessionPackage) -> Payload:
+    used = package.redemptions.count()
+    return {
+        "id": package.pk,
+        "productName": package.order_item.description,
+        "sessionsTotal": package.sessions_total,
+        "sessionsUsed": used,
+        "sessionsRemaining": package.sessions_total - used,
+        "expiresAt": _iso(package.expires_at),
+        "daysUntilExpiry": _days_until(package.expires_at),
+    }
+
+
 def intake_section(intake: IntakeResponse) -> Payload:
     # The answers and the reviewer's note are clinical: they stay in the chart.
     return {
@@ -257,6 +270,15 @@ def intake_payload(intake: IntakeResponse) -> Payload:
     }
 
 
+def package_payload(package: SessionPackage) -> Payload:
+    order = package.order_item.order
+    return {
+        "patient": patient_section(package.patient),
+        "package": package_section(package),
+        "order": order_section(order),
+    }
+
+
 # model class -> (subject type name, payload builder)
 SUBJECT_BUILDERS: dict[type[Model], tuple[str, Callable[[Any], Payload]]] = {
     Patient: ("patient", patient_payload),
@@ -265,6 +287,7 @@ SUBJECT_BUILDERS: dict[type[Model], tuple[str, Callable[[Any], Payload]]] = {
     Payment: ("payment", payment_payload),
     Subscription: ("subscription", subscription_payload),
     IntakeResponse: ("intake", intake_payload),
+    SessionPackage: ("package", package_payload),
 }
 
 
@@ -399,6 +422,15 @@ SAMPLE_SECTIONS: dict[str, Any] = {
     "statusChange": {
         "from": OrderStatus.PENDING.value,
         "to": OrderStatus.AWAITING_PAYMENT.value,
+    },
+    "package": {
+        "id": 1,
+        "productName": "Six physiotherapy sessions",
+        "sessionsTotal": 6,
+        "sessionsUsed": 2,
+        "sessionsRemaining": 4,
+        "expiresAt": "2025-04-15T10:00:00+00:00",
+        "daysUntilExpiry": 7,
     },
     "intake": {
         "id": 1,

@@ -18,7 +18,8 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 
-from billing import payments
+from billing import payments, policies
+from billing.models import RefundPolicy
 from billing.refunds import refund_order
 from billing.states import Gateway
 from emr.intake import reject_intake, send_intake_form, submit_intake
@@ -189,31 +190,53 @@ class Command(BaseCommand):
         self._subscriptions()
         self._use_gateway(Gateway.STRIPE)
 
+    def _policy(self, name: str, rules: dict) -> RefundPolicy:
+        return policies.create_policy(name=name, rules=rules, actor=DEMO)
+
     def _products(self) -> dict[str, Product]:
+        medication_terms = self._policy(
+            "Medication terms", {"additional_terms": "Non-refundable once sent to the pharmacy."}
+        )
         specs = {
             "consult": dict(
                 name="Telehealth consultation",
                 kind=ProductKind.SERVICE,
                 price_cents=7500,
-                refund_policy="Refundable until the visit starts; non-refundable after booking.",
+                refund_policy=self._policy("Consultation terms", {"refund_window_days": 14}),
             ),
             "package": dict(
                 name="6-session coaching package",
                 kind=ProductKind.PACKAGE,
                 price_cents=45000,
-                refund_policy="Expires in 90 days, non-transferable, no partial refunds.",
+                sessions=6,
+                refund_policy=self._policy(
+                    "Coaching package terms",
+                    {
+                        "refund_window_days": 90,
+                        "partial_refunds": "pro_rata_unused",
+                        "package_expires_days": 90,
+                        "acknowledgement_required": True,
+                    },
+                ),
             ),
             "membership": dict(
                 name="Weight care membership",
                 kind=ProductKind.MEMBERSHIP,
                 price_cents=9900,
-                refund_policy="Billed monthly; cancel anytime with 30 days' notice.",
+                refund_policy=self._policy("Membership terms", {"cancel_notice_days": 30}),
             ),
             "program": dict(
                 name="Weight care program (treatment up front)",
                 kind=ProductKind.PACKAGE,
                 price_cents=89400,
-                refund_policy="Financed over 6 monthly payments; the balance remains due.",
+                refund_policy=self._policy(
+                    "Program terms",
+                    {
+                        "additional_terms": (
+                            "Financed over 6 monthly payments; the balance remains due."
+                        )
+                    },
+                ),
             ),
             "semaglutide": dict(
                 name="Semaglutide 4-week supply",
@@ -221,7 +244,7 @@ class Command(BaseCommand):
                 price_cents=29900,
                 requires_intake=True,
                 requires_prescription=True,
-                refund_policy="Non-refundable once sent to the pharmacy.",
+                refund_policy=medication_terms,
             ),
             "tirzepatide": dict(
                 name="Tirzepatide 4-week supply (own pharmacy)",
@@ -229,7 +252,7 @@ class Command(BaseCommand):
                 price_cents=39900,
                 requires_intake=True,
                 requires_prescription=True,
-                refund_policy="Non-refundable once sent to the pharmacy.",
+                refund_policy=medication_terms,
             ),
             "labs": dict(
                 name="Metabolic lab panel",
@@ -339,8 +362,11 @@ class Command(BaseCommand):
         )
 
     def _paid(self, key: str, product: str, *, gateway: str = Gateway.STRIPE) -> Order:
-        """An order charged to the patient's saved Stripe card, or a one-off NMI card."""
+        """An order charged to the patient's saved Stripe card, or a one-off NMI card; terms
+        that must be accepted first were read to the patient in the clinic."""
         order = self._order(key, product)
+        if policies.unacknowledged_versions(order):
+            policies.acknowledge_order(order=order, channel="in_person", actor=DEMO)
         if gateway == Gateway.STRIPE:
             card = self.patients[key].payment_methods.get(is_default=True)
             payments.charge_invoice(invoice=order.invoice, payment_method=card, actor=DEMO)

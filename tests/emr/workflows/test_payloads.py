@@ -134,6 +134,8 @@ def test_the_catalogue_names_every_event_of_the_issue_with_its_fields():
         "intake.rejected",
         "beluga.visit_cancelled",
         "pharmacy.order_voided",
+        "package.expiring",
+        "package.expired",
     }
     assert set(catalogue.EVENTS) == names
     fields = catalogue.get_event_type("payment.failed").fields()
