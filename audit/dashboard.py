@@ -347,6 +347,45 @@ def _payments(payments: QuerySet[Payment], *, stage: str, newest_first: bool) ->
     )
 
 
+@dataclass(frozen=True)
+class ListedOverride:
+    order_id: int
+    order_number: str
+    amount_cents: int
+    quote_cents: int
+    currency: str
+    asked_by: str
+    at: datetime
+    outcome: str  # the attempt's status, in words
+    why: str  # the override reason staff gave
+
+
+def policy_overrides(period: DateRange) -> Listing:
+    """Refunds asked for in the range beyond what the refund policy allowed, newest first,
+    with the quote and the reason staff gave (billing.refunds records both on the attempt)."""
+    attempts = RefundAttempt.objects.filter(
+        created_at__gte=period.since, created_at__lt=period.until
+    ).exclude(policy_override_reason="")
+    page = attempts.select_related("order").order_by("-created_at", "-id")[:LIST_LIMIT]
+    return Listing(
+        tuple(
+            ListedOverride(
+                order_id=attempt.order_id,
+                order_number=attempt.order.number,
+                amount_cents=attempt.amount_cents,
+                quote_cents=attempt.policy_quote_cents or 0,
+                currency=attempt.currency,
+                asked_by=attempt.requested_by_label,
+                at=attempt.created_at,
+                outcome=attempt.get_status_display(),
+                why=scrub_card_numbers(attempt.policy_override_reason),
+            )
+            for attempt in page
+        ),
+        attempts.order_by().count(),
+    )
+
+
 def open_escalations() -> Listing:
     """Escalations no team has resolved yet, oldest first: the longest waiting on top."""
     escalations = Escalation.objects.filter(status=EscalationStatus.OPEN)

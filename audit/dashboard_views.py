@@ -74,6 +74,7 @@ def dashboard_page(request):
         "failed": dashboard.failed_refunds(period),
         "pending": dashboard.pending_refunds(),
         "escalations": dashboard.open_escalations(),
+        "overrides": dashboard.policy_overrides(period),
         "list_limit": dashboard.LIST_LIMIT,
     }
     return TemplateResponse(request, "audit/dashboard/page.html", context)

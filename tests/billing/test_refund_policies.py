@@ -215,7 +215,7 @@ def test_a_redemption_after_expiry_or_beyond_the_balance_is_refused(
 
 
 def test_a_refund_above_the_quote_needs_an_override_reason_and_is_flagged(
-    admin_api, cs_api, gateways, system
+    admin_api, cs_api, gateways, system, billing_admin, admin_client_for
 ):
     policy = _policy(admin_api, "Package terms", NO_PARTIAL)
     order = _paid_package_order(gateways, system, policy["id"])
@@ -243,6 +243,12 @@ def test_a_refund_above_the_quote_needs_an_override_reason_and_is_flagged(
     assert attempt.policy_quote_cents == 0
     assert attempt.policy_override_reason == "Manager approved: relocation"
     assert Payment.objects.get(kind=PaymentKind.REFUND).status == PaymentStatus.REFUNDED
+    # Billing admins see it counted on the refunds dashboard, with the quote and the reason.
+    html = admin_client_for(billing_admin).get("/audit/dashboard/").content.decode()
+    overrides = html.split('id="overrides"')[1].split("</section>")[0]
+    assert "Refund-policy overrides (1)" in overrides
+    assert order.number in overrides and "Manager approved: relocation" in overrides
+    assert "$360.00" in overrides and "$0.00" in overrides
 
 
 def test_orders_without_a_policy_refund_as_before(paid_order, cs_api):
