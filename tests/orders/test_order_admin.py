@@ -11,6 +11,7 @@ from billing.models import Payment
 from billing.states import InvoiceStatus
 from orders.models import Order, OrderItem, Product
 from orders.states import OrderStatus
+from tests.admin_tools import confirm_tool
 from tests.emr.support.conftest import DECLINED_CARD
 from tests.factories import PatientFactory, ProductFactory, make_order
 from tests.fixtures.gateways import STRIPE_CARD
@@ -76,7 +77,8 @@ def test_cs_records_the_lab_facts_and_the_order_is_recalculated(
     confirm = client.get(_tool_url(lab_order, "record_requisition_sent")).content.decode()
     assert "recalculates the order" in confirm
     assert "reason" in confirm
-    result = client.post(
+    result = confirm_tool(
+        client,
         _tool_url(lab_order, "record_requisition_sent"),
         {"reason": "Requisition faxed to Quest"},
         follow=True,
@@ -93,7 +95,9 @@ def test_cs_records_the_lab_facts_and_the_order_is_recalculated(
     assert (last.history_actor, last.history_door) == ("cs-agent", "admin")
     assert last.history_change_reason == "Requisition faxed to Quest"
 
-    client.post(_tool_url(order, "record_results_received"), {"reason": "Results in the portal"})
+    confirm_tool(
+        client, _tool_url(order, "record_results_received"), {"reason": "Results in the portal"}
+    )
     order.refresh_from_db()
     assert order.status == OrderStatus.PROCESSING
     assert order.lab_results_received_at is not None
@@ -103,8 +107,11 @@ def test_lab_tools_are_not_offered_for_an_order_without_labs(paid_order, cs_user
     order = paid_order("stripe")
     page = admin_client_for(cs_user).get(_page(order)).content.decode()
     assert "record_requisition_sent" not in page
-    refused = admin_client_for(cs_user).post(
-        _tool_url(order, "record_requisition_sent"), {"reason": "try"}, follow=True
+    refused = confirm_tool(
+        admin_client_for(cs_user),
+        _tool_url(order, "record_requisition_sent"),
+        {"reason": "try"},
+        follow=True,
     )
     assert "can no longer be changed this way" in refused.content.decode()
     assert Order.objects.get(pk=order.pk).lab_requisition_sent_at is None

@@ -1,0 +1,45 @@
+"""What staff were shown when they decided, and the chain's digests: for billing admins to read
+(never to edit; the tables are append-only)."""
+
+from django.contrib import admin
+from django.utils.html import format_html_join
+
+from audit.models import ChainDigest, DecisionRecord
+from emr.kernel.admin_pages import ReadOnlyAdminMixin
+
+
+@admin.register(DecisionRecord)
+class DecisionRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["at", "action", "record_label", "actor", "door"]
+    list_filter = ["action", "door"]
+    search_fields = ["record_label", "actor", "reason"]
+    date_hierarchy = "at"
+    fields = [
+        "at",
+        "action",
+        "record_label",
+        "actor",
+        "door",
+        "reason",
+        "heading",
+        "checklist",
+        "consequence",
+        "will_not_do",
+        "shown_sha256",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Checklist as shown")
+    def checklist(self, record: DecisionRecord):
+        return format_html_join(
+            "\n",
+            "<div><strong>{}</strong> {}: {}</div>",
+            ((item["state"].upper(), item["label"], item["sentence"]) for item in record.items),
+        )
+
+
+@admin.register(ChainDigest)
+class ChainDigestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["taken_at", "sequence", "chain_hash"]
+    fields = list_display
+    readonly_fields = fields

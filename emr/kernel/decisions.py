@@ -1,0 +1,93 @@
+"""What staff were shown when they confirmed a change, and how it is kept with the change.
+
+A confirmation page shows a checklist (items with a state and a sentence) and what will
+happen. `shown(...)` is that content as data, with its SHA-256; the page carries it signed, and
+on submit the door recomputes the checklist: the same digest means the facts staff read still
+hold, and exactly that is recorded; another digest means they changed meanwhile, and the page
+is shown again instead of acting on stale facts. The recorder (audit/decisions.py, installed at
+start-up since the kernel imports nothing of ours) writes it in the change's own transaction.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.core import signing
+
+from emr.kernel.actors import Actor
+from emr.kernel.services import with_the_next_change
+
+_SALT = "emr.kernel.decisions"
+
+
+@dataclass(frozen=True)
+class Shown:
+    action: str
+    heading: str = ""
+    consequence: str = ""
+    items: list[dict[str, str]] = field(default_factory=list)
+    will_not_do: list[str] = field(default_factory=list)
+
+    @property
+    def sha256(self) -> str:
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def signed(self, where: str) -> str:
+        """The digest, signed for one page (`where`: the record and the tool)."""
+        return signing.Signer(salt=f"{_SALT}:{where}").sign(self.sha256)
+
+    def matches(self, signed: str | None, where: str) -> bool:
+        try:
+            return signing.Signer(salt=f"{_SALT}:{where}").unsign(signed or "") == self.sha256
+        except signing.BadSignature:
+            return False
+
+
+def shown(*, action: str, consequence: str = "", checklist: Any = None) -> Shown:
+    """`checklist`: a preflight (with `heading`, `items` of key/label/state/sentence and
+    `will_not_do`), or None when the page shows only what will happen."""
+    if checklist is None:
+        return Shown(action=action, consequence=consequence)
+    return Shown(
+        action=action,
+        heading=checklist.heading,
+        consequence=consequence,
+        items=[
+            {
+                "key": item.key,
+                "label": item.label,
+                "state": str(item.state),
+                "sentence": item.sentence,
+            }
+            for item in checklist.items
+        ],
+        will_not_do=list(checklist.will_not_do),
+    )
+
+
+Recorder = Callable[..., None]
+_recorder: Recorder | None = None
+
+
+def install(recorder: Recorder) -> None:
+    """`recorder(record=, shown=, actor=, reason=)` writes the decision (once, at start-up)."""
+    global _recorder  # one recorder per process, set once at start-up
+    _recorder = recorder
+
+
+@contextmanager
+def deciding(*, record: Any, shown: Shown, actor: Actor, reason: str) -> Iterator[None]:
+    """Inside this block, the first change a service commits carries the decision record."""
+    if _recorder is None:
+        raise RuntimeError("No decision recorder is installed (emr.apps installs it).")
+    recorder = _recorder
+
+    def write() -> None:
+        recorder(record=record, shown=shown, actor=actor, reason=reason)
+
+    with with_the_next_change(write):
+        yield
