@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.models import DecisionRecord
 
 
-def record_decision(*, record, shown, actor, reason: str) -> DecisionRecord:
+def record_decision(*, record, shown, actor, reason: str, seen: bool) -> DecisionRecord:
     """Store `shown` (a kernel `Shown`) for `record`; called inside the change's transaction."""
     order, subscription, patient = _concerned(record)
     return DecisionRecord.objects.create(
@@ -31,6 +31,7 @@ def record_decision(*, record, shown, actor, reason: str) -> DecisionRecord:
         items=shown.items,
         will_not_do=shown.will_not_do,
         shown_sha256=shown.sha256,
+        seen=seen,
     )
 
 
@@ -59,6 +60,7 @@ class DecisionEntry:
     heading: str
     items: list[dict[str, str]]
     shown_sha256: str
+    seen: bool
 
 
 def decisions_for(*, order=None, subscription=None, patient=None) -> list[DecisionEntry]:
@@ -78,6 +80,7 @@ def decisions_for(*, order=None, subscription=None, patient=None) -> list[Decisi
             heading=row.heading,
             items=row.items,
             shown_sha256=row.shown_sha256,
+            seen=row.seen,
         )
         for row in DecisionRecord.objects.filter(**filters).order_by("-at", "-id")
     ]

@@ -106,6 +106,9 @@ class DecisionRecord(models.Model):
     items = models.JSONField(default=list)  # [{key, label, state, sentence}], as shown
     will_not_do = models.JSONField(default=list)
     shown_sha256 = models.CharField(max_length=64)
+    # Whether the door proved the actor was shown this checklist (the admin's signed page, an
+    # API client sending the digest it read); otherwise it is what the app showed at that time.
+    seen = models.BooleanField(default=True)
 
     class Meta:
         indexes = [models.Index(fields=["content_type", "object_id"])]

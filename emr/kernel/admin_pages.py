@@ -122,7 +122,9 @@ class RecordToolsMixin:
             checklist=preflight,
         )
         where = f"{self.opts.label_lower}:{obj.pk}:{tool.name}"
-        stale = request.method == "POST" and not shown.matches(request.POST.get("shown"), where)
+        stale = request.method == "POST" and not decisions.matches(
+            request.POST.get("shown"), [shown], where
+        )
         if request.method == "POST" and form.is_valid() and not stale:
             data = dict(form.cleaned_data)
             reason = data.pop("reason")
@@ -142,7 +144,7 @@ class RecordToolsMixin:
             "tool": tool,
             "form": form,
             "preflight": preflight,
-            "shown_signed": shown.signed(where),
+            "shown_signed": decisions.signed([shown], where),
             "stale": stale,
             "opts": self.opts,
             "back_url": back,

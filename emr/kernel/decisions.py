@@ -36,15 +36,24 @@ class Shown:
         canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
-    def signed(self, where: str) -> str:
-        """The digest, signed for one page (`where`: the record and the tool)."""
-        return signing.Signer(salt=f"{_SALT}:{where}").sign(self.sha256)
 
-    def matches(self, signed: str | None, where: str) -> bool:
-        try:
-            return signing.Signer(salt=f"{_SALT}:{where}").unsign(signed or "") == self.sha256
-        except signing.BadSignature:
-            return False
+def signed(pages: list[Shown], where: str) -> str:
+    """The digest of what one page shows (one `Shown` per record it is about), signed for that
+    page (`where`: the record or list, and the tool or action)."""
+    return signing.Signer(salt=f"{_SALT}:{where}").sign(_digest(pages))
+
+
+def matches(signed_digest: str | None, pages: list[Shown], where: str) -> bool:
+    """Whether the page submitted showed exactly `pages` (recomputed now)."""
+    try:
+        shown_then = signing.Signer(salt=f"{_SALT}:{where}").unsign(signed_digest or "")
+    except signing.BadSignature:
+        return False
+    return shown_then == _digest(pages)
+
+
+def _digest(pages: list[Shown]) -> str:
+    return hashlib.sha256(" ".join(page.sha256 for page in pages).encode()).hexdigest()
 
 
 def shown(*, action: str, consequence: str = "", checklist: Any = None) -> Shown:
@@ -74,20 +83,25 @@ _recorder: Recorder | None = None
 
 
 def install(recorder: Recorder) -> None:
-    """`recorder(record=, shown=, actor=, reason=)` writes the decision (once, at start-up)."""
+    """`recorder(record=, shown=, actor=, reason=, seen=)` writes the decision (set once, at
+    start-up)."""
     global _recorder  # one recorder per process, set once at start-up
     _recorder = recorder
 
 
 @contextmanager
-def deciding(*, record: Any, shown: Shown, actor: Actor, reason: str) -> Iterator[None]:
-    """Inside this block, the first change a service commits carries the decision record."""
+def deciding(
+    *, record: Any, shown: Shown, actor: Actor, reason: str, seen: bool = True
+) -> Iterator[None]:
+    """Inside this block, the first change a service commits carries the decision record.
+    `seen`: the door proved the actor was shown exactly this (False: what the app would have
+    shown then, for a client that did not say what it read)."""
     if _recorder is None:
         raise RuntimeError("No decision recorder is installed (emr.apps installs it).")
     recorder = _recorder
 
     def write() -> None:
-        recorder(record=record, shown=shown, actor=actor, reason=reason)
+        recorder(record=record, shown=shown, actor=actor, reason=reason, seen=seen)
 
     with with_the_next_change(write):
         yield

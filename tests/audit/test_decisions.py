@@ -112,3 +112,24 @@ def test_an_intake_rejection_stores_its_checklist(paid_order, medical_ops, admin
     assert [item["state"] for item in entry.items] == ["ok", "warn", "warn"]
     assert stored_items(DecisionRecord.objects.get()) == rendered_items(page)
     assert decisions_for(order=order)[0].shown_sha256 == entry.shown_sha256
+
+
+def test_an_api_refund_stores_the_checklist_the_client_read(paid_order, api, system):
+    order = paid_order("stripe", 12000)
+    read = api.get(f"/api/v1/orders/{order.pk}/preflight/?action=refund").json()
+    refund_order(order=order, actor=system, reason="Refunded by phone meanwhile", amount_cents=2000)
+    url = f"/api/v1/orders/{order.pk}/refund/"
+    body = {"reason": "Duplicate charge", "amount_cents": 1000}
+
+    stale = api.post(url, {**body, "preflight_digest": read["digest"]}, format="json")
+    assert stale.status_code == 409 and stale.json()["code"] == "preflight.changed"
+    assert not DecisionRecord.objects.exists()
+
+    fresh = api.get(f"/api/v1/orders/{order.pk}/preflight/?action=refund").json()
+    done = api.post(url, {**body, "preflight_digest": fresh["digest"]}, format="json")
+    assert done.status_code == 201
+    [entry] = decisions_for(order=order)
+    assert (entry.door, entry.seen, entry.shown_sha256) == ("api", True, fresh["digest"])
+    assert [item["sentence"] for item in entry.items] == [
+        item["sentence"] for item in fresh["items"]
+    ]

@@ -11,7 +11,7 @@ from billing.models import Payment
 from billing.states import InvoiceStatus
 from orders.models import Order, OrderItem, Product
 from orders.states import OrderStatus
-from tests.admin_tools import confirm_tool
+from tests.admin_tools import confirm_action, confirm_tool
 from tests.emr.support.conftest import DECLINED_CARD
 from tests.factories import PatientFactory, ProductFactory, make_order
 from tests.fixtures.gateways import STRIPE_CARD
@@ -137,8 +137,11 @@ def test_bulk_cancel_says_what_became_of_each_invoice(paid_order, cs_user, admin
     assert f"Before you cancel {paid.number}" in confirm
     assert "does not refund it" in confirm
 
-    result = client.post(
-        reverse(CHANGELIST), {**selected, "confirm": "yes", "reason": "Duplicates"}, follow=True
+    result = confirm_action(
+        client,
+        reverse(CHANGELIST),
+        {**selected, "confirm": "yes", "reason": "Duplicates"},
+        follow=True,
     ).content.decode()
 
     assert (
@@ -174,8 +177,11 @@ def test_bulk_refund_shows_the_total_by_gateway_and_reports_each_order(
         assert f"Before you refund {order.number}" in confirm
     assert not Payment.objects.filter(kind="REFUND").exists()
 
-    result = client.post(
-        reverse(CHANGELIST), {**selected, "confirm": "yes", "reason": "Clinic closed"}, follow=True
+    result = confirm_action(
+        client,
+        reverse(CHANGELIST),
+        {**selected, "confirm": "yes", "reason": "Clinic closed"},
+        follow=True,
     ).content.decode()
 
     assert (
@@ -191,7 +197,8 @@ def test_bulk_refund_shows_the_total_by_gateway_and_reports_each_order(
 
 def test_the_bulk_refund_needs_the_refund_permission(paid_order, medical_ops, admin_client_for):
     order = paid_order("stripe")
-    response = admin_client_for(medical_ops).post(
+    response = confirm_action(
+        admin_client_for(medical_ops),
         reverse(CHANGELIST),
         {
             "action": "refund_orders",
