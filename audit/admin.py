@@ -24,7 +24,8 @@ class DecisionRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "heading",
         "checklist",
         "consequence",
-        "will_not_do",
+        "does_not",
+        "seen",
         "shown_sha256",
     ]
     readonly_fields = fields
@@ -36,6 +37,10 @@ class DecisionRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "<div><strong>{}</strong> {}: {}</div>",
             ((item["state"].upper(), item["label"], item["sentence"]) for item in record.items),
         )
+
+    @admin.display(description="Said it does not automatically")
+    def does_not(self, record: DecisionRecord):
+        return format_html_join("\n", "<div>{}</div>", ((line,) for line in record.will_not_do))
 
 
 @admin.register(ChainDigest)

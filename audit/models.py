@@ -108,11 +108,13 @@ class DecisionRecord(models.Model):
     shown_sha256 = models.CharField(max_length=64)
     # Whether the door proved the actor was shown this checklist (the admin's signed page, an
     # API client sending the digest it read); otherwise it is what the app showed at that time.
-    seen = models.BooleanField(default=True)
+    seen = models.BooleanField(
+        default=True, verbose_name="proved shown to the actor (signed page or digest sent)"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["content_type", "object_id"])]
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.action} {self.record_label} by {self.actor}"
+        return f"{self.record_label}: {self.action} by {self.actor}"

@@ -74,7 +74,7 @@ class Migration(migrations.Migration):
                 ('items', models.JSONField(default=list)),
                 ('will_not_do', models.JSONField(default=list)),
                 ('shown_sha256', models.CharField(max_length=64)),
-                ('seen', models.BooleanField(default=True)),
+                ('seen', models.BooleanField(default=True, verbose_name='proved shown to the actor (signed page or digest sent)')),
                 ('content_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype')),
                 ('order', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='orders.order')),
                 ('patient', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='emr.patient')),
