@@ -60,6 +60,13 @@ app.conf.update(
         # Submissions whose on-commit enqueue was lost (each task is safe to run twice).
         "beluga-submit-unsent-visits": {"task": "beluga.submit_unsent_visits", "schedule": 120.0},
         "pharmacy-send-unsent-orders": {"task": "pharmacy.send_unsent_orders", "schedule": 120.0},
+        # Tamper evidence: seal new history rows into the chain; once a day, record its head.
+        "audit-seal-chain": {
+            "task": "audit.seal_chain",
+            "schedule": 60.0,
+            "options": {"expires": 55},
+        },
+        "audit-chain-digest": {"task": "audit.write_chain_digest", "schedule": 86400.0},
     },
 )
 app.autodiscover_tasks()

@@ -244,6 +244,12 @@ RECOVERY_RETRY_DAYS = env.list("RECOVERY_RETRY_DAYS", cast=int, default=[1, 3, 7
 # How many days ahead `subscription.upcoming_renewal` is emitted.
 UPCOMING_RENEWAL_DAYS = env.int("UPCOMING_RENEWAL_DAYS", default=3)
 
+# Tamper evidence (audit/chain.py): where the daily digest of the chain's head is appended (an
+# auditor copies it elsewhere), and how long after its time a history row may still commit
+# (a slow transaction) and be sealed in order rather than reported as inserted behind our back.
+AUDIT_DIGEST_DIR = Path(env.str("AUDIT_DIGEST_DIR", default=str(BASE_DIR / "var/audit-digests")))
+AUDIT_CHAIN_GRACE_SECONDS = env.int("AUDIT_CHAIN_GRACE_SECONDS", default=900)
+
 # --- Payment gateways and integrations -----------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")

@@ -89,6 +89,9 @@ GROUP_PERMISSIONS = {
         "support.resolve_fulfilment_escalation",
         # What patients read before changing a subscription in the portal.
         "portal.view_consequencesacknowledgement",
+        # What staff were shown when they confirmed a change, and the audit chain's digests.
+        "audit.view_decisionrecord",
+        "audit.view_chaindigest",
     ],
     MEDICAL_OPS: [
         *_VIEW_ALL,

@@ -1,3 +1,5 @@
+from contextlib import contextmanager
+
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
@@ -8,9 +10,11 @@ from billing.models import Invoice, Payment, PolicyAcknowledgement
 from billing.order_status import transition_order
 from billing.policies import STAFF_CHANNELS, acknowledge_order
 from billing.refunds import refund_order, refund_quote
+from billing.refunds import refund_order
+from emr.kernel import decisions
 from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission, StrictIntegerField
-from emr.kernel.errors import InvalidInput
+from emr.kernel.errors import InvalidInput, StateConflict
 from emr.models import Patient
 from emr.support.preflight import ORDER_ACTIONS, Check, order_preflight
 from emr.support.preflight import Action as PreflightAction
@@ -170,9 +174,16 @@ class OrderSerializer(serializers.ModelSerializer):
         return PaymentSerializer(invoice.payments.all(), many=True).data if invoice else []
 
 
+PREFLIGHT_DIGEST_HELP = (
+    "The `digest` of the preflight checklist the client showed before this call: refused "
+    "(409 preflight.changed) when the checklist is no longer the same."
+)
+
+
 class TransitionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices)
     reason = serializers.CharField(max_length=500)
+    preflight_digest = serializers.CharField(required=False, help_text=PREFLIGHT_DIGEST_HELP)
 
 
 class RefundSerializer(serializers.Serializer):
@@ -181,6 +192,7 @@ class RefundSerializer(serializers.Serializer):
     amount_cents = StrictIntegerField(required=False, min_value=1)
     # Required to refund more than the refund policy's quote; recorded with the refund.
     override_reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    preflight_digest = serializers.CharField(required=False, help_text=PREFLIGHT_DIGEST_HELP)
 
 
 class AcknowledgeSerializer(serializers.Serializer):
@@ -224,6 +236,12 @@ class PreflightSerializer(serializers.Serializer):
     blocked = serializers.BooleanField()
     items = PreflightItemSerializer(many=True)
     will_not_do = serializers.ListField(child=serializers.CharField())
+    digest = serializers.SerializerMethodField(
+        help_text="Send it with the action as `preflight_digest`."
+    )
+
+    def get_digest(self, checklist) -> str:
+        return _shown(checklist).sha256
 
 
 class TimelineEntrySerializer(serializers.Serializer):
@@ -275,12 +293,10 @@ class OrderViewSet(
         order = self.get_object()
         payload = TransitionSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        order = transition_order(
-            order=order,
-            target=payload.validated_data["status"],
-            actor=Actor.staff(request.user, door=Door.API),
-            reason=payload.validated_data["reason"],
-        )
+        target, reason = payload.validated_data["status"], payload.validated_data["reason"]
+        actor = Actor.staff(request.user, door=Door.API)
+        with _deciding(order, CHECKLIST_OF.get(target), actor, reason, payload.validated_data):
+            order = transition_order(order=order, target=target, actor=actor, reason=reason)
         return Response(self._fresh(order))
 
     @extend_schema(request=RefundSerializer, responses={201: PaymentSerializer})
@@ -289,11 +305,16 @@ class OrderViewSet(
         order = self.get_object()
         payload = RefundSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        refund = refund_order(
-            order=order,
-            actor=Actor.staff(request.user, door=Door.API),
-            **payload.validated_data,
-        )
+        data = payload.validated_data
+        actor = Actor.staff(request.user, door=Door.API)
+        with _deciding(order, PreflightAction.REFUND, actor, data["reason"], data):
+            refund = refund_order(
+                order=order,
+                actor=actor,
+                reason=data["reason"],
+                amount_cents=data.get("amount_cents"),
+                override_reason=data.get("override_reason", ""),
+            )
         return Response(PaymentSerializer(refund).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -365,3 +386,34 @@ class OrderViewSet(
 
     def _fresh(self, order: Order):
         return OrderSerializer(self.get_queryset().get(pk=order.pk)).data
+
+
+# The order statuses whose change has the guide's checklist.
+CHECKLIST_OF = {
+    OrderStatus.CANCELLED: PreflightAction.CANCEL,
+    OrderStatus.REJECTED: PreflightAction.REJECT,
+}
+
+
+def _shown(checklist) -> decisions.Shown:
+    return decisions.shown(action=f"orders.order.{checklist.action}", checklist=checklist)
+
+
+@contextmanager
+def _deciding(order: Order, action, actor: Actor, reason: str, data: dict):
+    """Record the checklist with the change, as the admin does; a client that sends the digest
+    it read is refused when the facts changed since (a refund happened meanwhile)."""
+    if action is None:
+        yield
+        return
+    shown = _shown(order_preflight(order, action))
+    read = data.get("preflight_digest")
+    if read is not None and read != shown.sha256:
+        raise StateConflict(
+            "The preflight checklist changed since it was read: read it again, then retry.",
+            code="preflight.changed",
+        )
+    with decisions.deciding(
+        record=order, shown=shown, actor=actor, reason=reason, seen=read is not None
+    ):
+        yield

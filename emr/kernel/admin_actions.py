@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
+from emr.kernel import decisions
 from emr.kernel.actors import Actor, Door
 from emr.kernel.errors import DomainError
 
@@ -52,16 +53,34 @@ def reasoned_action(
                 request, "Your role does not allow this action.", level=messages.ERROR
             )
             return None
+        objects = list(queryset)
+        checklists = {obj.pk: checklist(obj) if checklist else None for obj in objects}
+        shown = {
+            obj.pk: decisions.shown(
+                action=f"{modeladmin.opts.label_lower}.{name}",
+                consequence=description,
+                checklist=checklists[obj.pk],
+            )
+            for obj in objects
+        }
+        # In the order of their ids: the list shown may come back in another order.
+        pages = [shown[pk] for pk in sorted(shown)]
+        where = f"{modeladmin.opts.label_lower}:{name}:{','.join(str(pk) for pk in sorted(shown))}"
+        stale = "confirm" in request.POST and not decisions.matches(
+            request.POST.get("shown"), pages, where
+        )
         if "confirm" in request.POST:
             form = ActionForm(request.POST)
-            if form.is_valid():
+            if form.is_valid() and not stale:
                 actor = Actor.staff(request.user, door=Door.ADMIN)
+                reason = form.cleaned_data["reason"]
                 extra = {"target": form.cleaned_data["target"]} if choices else {}
-                for obj in queryset:
+                for obj in objects:
                     try:
-                        sentence = run(
-                            obj, actor=actor, reason=form.cleaned_data["reason"], **extra
-                        )
+                        with decisions.deciding(
+                            record=obj, shown=shown[obj.pk], actor=actor, reason=reason
+                        ):
+                            sentence = run(obj, actor=actor, reason=reason, **extra)
                     except DomainError as error:
                         modeladmin.message_user(
                             request, f"{obj}: refused. {error.detail}", level=messages.ERROR
@@ -75,18 +94,15 @@ def reasoned_action(
                 return None
         else:
             form = ActionForm()
-        objects = list(queryset)
         context = {
             **modeladmin.admin_site.each_context(request),
             "title": description,
             "action_label": label,
             "objects": objects,
             "summary": summary(objects) if summary else [],
-            "checklists": [
-                preflight
-                for obj in objects
-                if checklist and (preflight := checklist(obj)) is not None
-            ],
+            "checklists": [preflight for preflight in checklists.values() if preflight is not None],
+            "shown_signed": decisions.signed(pages, where),
+            "stale": stale,
             "form": form,
             "action_name": name,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

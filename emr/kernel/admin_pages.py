@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from emr.kernel import decisions
 from emr.kernel.actors import Actor, Door
 from emr.kernel.admin_actions import ReasonForm
 from emr.kernel.errors import DomainError
@@ -114,12 +115,23 @@ class RecordToolsMixin:
             messages.error(request, f"{obj} can no longer be changed this way; see its page.")
             return HttpResponseRedirect(back)
         form = tool.form_class(request.POST or None, **tool.form_kwargs(obj))
-        if request.method == "POST" and form.is_valid():
+        preflight = tool.checklist(obj) if tool.checklist else None
+        shown = decisions.shown(
+            action=f"{self.opts.label_lower}.{tool.name}",
+            consequence=tool.consequence,
+            checklist=preflight,
+        )
+        where = f"{self.opts.label_lower}:{obj.pk}:{tool.name}"
+        stale = request.method == "POST" and not decisions.matches(
+            request.POST.get("shown"), [shown], where
+        )
+        if request.method == "POST" and form.is_valid() and not stale:
             data = dict(form.cleaned_data)
             reason = data.pop("reason")
             actor = Actor.staff(request.user, door=Door.ADMIN)
             try:
-                sentence = tool.run(obj, actor=actor, reason=reason, data=data)
+                with decisions.deciding(record=obj, shown=shown, actor=actor, reason=reason):
+                    sentence = tool.run(obj, actor=actor, reason=reason, data=data)
             except DomainError as error:
                 messages.error(request, self.refusal_message(obj, error))
             else:
@@ -131,7 +143,9 @@ class RecordToolsMixin:
             "record": obj,
             "tool": tool,
             "form": form,
-            "preflight": tool.checklist(obj) if tool.checklist else None,
+            "preflight": preflight,
+            "shown_signed": decisions.signed([shown], where),
+            "stale": stale,
             "opts": self.opts,
             "back_url": back,
         }

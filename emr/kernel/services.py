@@ -13,7 +13,7 @@ raises and its caller handles undoes only its own writes) and stamps its own rea
 history rows it writes. Validate before opening: bad input never reaches the database.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -23,6 +23,7 @@ from emr.kernel.actors import Actor, AuditStamp, acting
 from emr.kernel.errors import InvalidInput
 
 _inside_service: ContextVar[bool] = ContextVar("inside_service", default=False)
+_riders: ContextVar[list[Callable[[], None]] | None] = ContextVar("riders", default=None)
 
 
 @contextmanager
@@ -34,8 +35,24 @@ def service_transaction(actor: Actor, *, reason: str) -> Iterator[AuditStamp]:
     try:
         with transaction.atomic(durable=outermost), acting(actor, reason=reason) as stamp:
             yield stamp
+            riders = _riders.get()
+            while outermost and riders:
+                riders.pop(0)()
     finally:
         _inside_service.reset(token)
+
+
+@contextmanager
+def with_the_next_change(write: Callable[[], None]) -> Iterator[None]:
+    """Run `write()` inside the next outermost service transaction opened in this block, just
+    before it commits: a record of why a change was made (what staff were shown) commits with
+    the change or not at all, without the door wrapping a service in its own transaction. A
+    service refused before it wrote anything runs nothing."""
+    token = _riders.set([write])
+    try:
+        yield
+    finally:
+        _riders.reset(token)
 
 
 def require_reason(reason: str | None, *, prompt: str = "Say why", code: str = "reason_required"):

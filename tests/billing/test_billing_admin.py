@@ -9,6 +9,7 @@ from django.urls import reverse
 from billing import payments
 from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod, RefundAttempt
 from billing.refunds import refund_order
+from tests.admin_tools import confirm_tool
 from tests.factories import PatientFactory, SubscriptionFactory
 from tests.fixtures.gateways import STRIPE_CARD
 
@@ -50,12 +51,15 @@ def test_a_billing_admin_switches_the_active_gateway_with_a_reason(
     assert "will refuse" not in confirm
     assert GatewaySettings.load().active_gateway == "stripe"  # nothing happens on the way
 
-    missing_reason = client.post(_gateway_tool("switch_to_nmi"), {"reason": " "})
+    missing_reason = confirm_tool(client, _gateway_tool("switch_to_nmi"), {"reason": " "})
     assert "This field is required." in missing_reason.content.decode()
     assert GatewaySettings.load().active_gateway == "stripe"
 
-    done = client.post(
-        _gateway_tool("switch_to_nmi"), {"reason": "Moving to the new processor"}, follow=True
+    done = confirm_tool(
+        client,
+        _gateway_tool("switch_to_nmi"),
+        {"reason": "Moving to the new processor"},
+        follow=True,
     ).content.decode()
 
     assert "NMI is now the active gateway: it takes every new charge and saved card." in done
@@ -79,8 +83,8 @@ def test_the_switch_to_an_unconfigured_gateway_is_shown_blocked_and_refused(
     assert "No: NMI_SECURITY_KEY, NMI_QUERY_URL are not set." in confirm
     assert "The app will refuse this as things stand" in confirm
 
-    refused = client.post(
-        _gateway_tool("switch_to_nmi"), {"reason": "Moving processors"}, follow=True
+    refused = confirm_tool(
+        client, _gateway_tool("switch_to_nmi"), {"reason": "Moving processors"}, follow=True
     ).content.decode()
 
     assert "Refused (payment.gateway_not_configured)" in refused
@@ -106,7 +110,7 @@ def test_cs_sees_the_gateway_but_may_not_switch_it(stripe_active, cs_user, admin
     page = client.get(reverse("admin:billing_gatewaysettings_change", args=[1])).content.decode()
     assert "Active gateway" in page and "data-tool" not in page
 
-    refused = client.post(_gateway_tool("switch_to_nmi"), {"reason": "try"}, follow=True)
+    refused = confirm_tool(client, _gateway_tool("switch_to_nmi"), {"reason": "try"}, follow=True)
 
     assert "Your role does not allow this" in refused.content.decode()
     assert GatewaySettings.load().active_gateway == "stripe"
@@ -131,8 +135,8 @@ def test_cs_removes_a_card_after_reading_what_is_charged_to_it(card, cs_user, ad
     assert "No active or paused subscription is charged to this card." in confirm
     assert "This is the patient&#x27;s default card" in confirm
 
-    done = client.post(
-        _card_tool(card, "remove"), {"reason": "Patient reported it lost"}, follow=True
+    done = confirm_tool(
+        client, _card_tool(card, "remove"), {"reason": "Patient reported it lost"}, follow=True
     ).content.decode()
 
     assert f"{card} of Ada Lovelace is removed: the app will not charge it again." in done
@@ -149,8 +153,8 @@ def test_removing_a_card_a_subscription_uses_is_refused_with_a_sentence(
     confirm = client.get(_card_tool(card, "remove")).content.decode()
     assert f"{subscription} (active) is charged to this card" in confirm
 
-    refused = client.post(
-        _card_tool(card, "remove"), {"reason": "Patient asked"}, follow=True
+    refused = confirm_tool(
+        client, _card_tool(card, "remove"), {"reason": "Patient asked"}, follow=True
     ).content.decode()
 
     assert "Refused (payment.card_in_use)" in refused
@@ -167,8 +171,11 @@ def test_cs_makes_another_card_the_default(card, cs_user, admin_client_for, syst
         client.get(reverse("admin:billing_paymentmethod_change", args=[newer.pk])).content.decode()
     )
 
-    done = client.post(
-        _card_tool(card, "make_default"), {"reason": "Patient prefers this card"}, follow=True
+    done = confirm_tool(
+        client,
+        _card_tool(card, "make_default"),
+        {"reason": "Patient prefers this card"},
+        follow=True,
     ).content.decode()
 
     assert f"{card} is now the default card of Ada Lovelace." in done

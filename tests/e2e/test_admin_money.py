@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from audit.models import DecisionRecord
 from billing import payments
 from billing.models import GatewaySettings
 from orders.models import Order
@@ -69,7 +70,7 @@ def test_cs_records_a_lab_fact_from_a_page_with_nothing_to_edit(
 
 
 def test_cs_refunds_two_orders_and_reads_what_happened_to_each(
-    page, live_server, log_in, cs_user, paid_order
+    page, browser, live_server, log_in, cs_user, billing_admin, paid_order
 ):
     stripe_order = paid_order("stripe", 45000)
     nmi_order = paid_order("nmi", 12000)
@@ -92,6 +93,16 @@ def test_cs_refunds_two_orders_and_reads_what_happened_to_each(
     assert f"{stripe_order.number}: refunded $450.00 through Stripe." in messages
     assert f"{nmi_order.number}: refunded $120.00 through NMI." in messages
     assert "done" not in messages
+
+    # A billing admin reads, for each order, the checklist CS confirmed.
+    decision = DecisionRecord.objects.get(order=stripe_order)
+    admin_page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    log_in(admin_page, billing_admin)
+    admin_page.goto(f"{live_server.url}/admin/audit/decisionrecord/{decision.pk}/change/")
+    _shot(admin_page, "audit-decision-record")
+    shown = admin_page.inner_text(".field-checklist")
+    assert "OK Invoice:" in shown and decision.items[1]["sentence"] in shown
+    admin_page.context.close()
 
 
 def test_a_billing_admin_switches_the_gateway_and_is_refused_an_unconfigured_one(

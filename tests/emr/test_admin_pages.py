@@ -13,6 +13,7 @@ from orders.services import change_status
 from orders.states import OrderStatus
 from subscriptions.models import Subscription
 from subscriptions.states import CancellationCause, SubscriptionStatus
+from tests.admin_tools import confirm_tool
 from tests.factories import PatientFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,8 +53,11 @@ def test_medical_ops_reject_an_intake_and_read_what_followed(
     assert f"{order.number} (Processing) will be REJECTED." in confirm
     assert "rejecting does not refund it" in confirm
     assert f"{order.subscription} (" in confirm and "will be cancelled" in confirm
-    html = client.post(
-        tool_url(submitted, "reject"), {"reason": "Contraindicated: pancreatitis"}, follow=True
+    html = confirm_tool(
+        client,
+        tool_url(submitted, "reject"),
+        {"reason": "Contraindicated: pancreatitis"},
+        follow=True,
     ).content.decode()
 
     subscription = Subscription.objects.get(pk=order.subscription_id)
@@ -73,7 +77,9 @@ def test_medical_ops_reject_an_intake_and_read_what_followed(
 
 
 def test_a_review_note_is_required(submitted, medical_ops, admin_client_for):
-    response = admin_client_for(medical_ops).post(tool_url(submitted, "reject"), {"reason": ""})
+    response = confirm_tool(
+        admin_client_for(medical_ops), tool_url(submitted, "reject"), {"reason": ""}
+    )
     assert "This field is required" in response.content.decode()
     assert IntakeResponse.objects.get(pk=submitted.pk).status == IntakeStatus.SUBMITTED
 
@@ -87,8 +93,8 @@ def test_rejecting_a_shipped_order_s_intake_says_it_was_escalated(
     client = admin_client_for(medical_ops)
     assert "too far to be rejected" in client.get(tool_url(submitted, "reject")).content.decode()
 
-    html = client.post(
-        tool_url(submitted, "reject"), {"reason": "Contraindicated"}, follow=True
+    html = confirm_tool(
+        client, tool_url(submitted, "reject"), {"reason": "Contraindicated"}, follow=True
     ).content.decode()
 
     escalation = Escalation.objects.get(order=order)
@@ -101,7 +107,8 @@ def test_rejecting_a_shipped_order_s_intake_says_it_was_escalated(
 
 def test_needs_correction_says_nothing_financial_changed(submitted, medical_ops, admin_client_for):
     client = admin_client_for(medical_ops)
-    html = client.post(
+    html = confirm_tool(
+        client,
         tool_url(submitted, "needs_correction"),
         {"reason": "Please add your current medications"},
         follow=True,
@@ -129,8 +136,8 @@ def test_only_medical_ops_review_intakes(request, role, submitted, admin_client_
     assert "data-tool=" not in page
     assert "Intake decisions are made by medical operations." in page
 
-    html = client.post(
-        tool_url(submitted, "reject"), {"reason": "Not for CS"}, follow=True
+    html = confirm_tool(
+        client, tool_url(submitted, "reject"), {"reason": "Not for CS"}, follow=True
     ).content.decode()
     assert "Your role does not allow this" in html
     assert IntakeResponse.objects.get(pk=submitted.pk).status == IntakeStatus.SUBMITTED
@@ -188,7 +195,8 @@ def test_cs_invites_a_patient_to_the_portal_from_the_patient_page(
     assert 'data-tool="portal_invite"' in page
 
     with django_capture_on_commit_callbacks(execute=True):  # the email leaves after commit
-        done = client.post(
+        done = confirm_tool(
+            client,
             reverse("admin:emr_patient_tool", args=[patient.pk, "portal_invite"]),
             {"reason": "Patient asked on the phone for portal access"},
             follow=True,

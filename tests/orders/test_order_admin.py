@@ -11,6 +11,7 @@ from billing.models import Payment
 from billing.states import InvoiceStatus
 from orders.models import Order, OrderItem, Product
 from orders.states import OrderStatus
+from tests.admin_tools import confirm_action, confirm_tool
 from tests.emr.support.conftest import DECLINED_CARD
 from tests.factories import PatientFactory, ProductFactory, make_order
 from tests.fixtures.gateways import STRIPE_CARD
@@ -76,7 +77,8 @@ def test_cs_records_the_lab_facts_and_the_order_is_recalculated(
     confirm = client.get(_tool_url(lab_order, "record_requisition_sent")).content.decode()
     assert "recalculates the order" in confirm
     assert "reason" in confirm
-    result = client.post(
+    result = confirm_tool(
+        client,
         _tool_url(lab_order, "record_requisition_sent"),
         {"reason": "Requisition faxed to Quest"},
         follow=True,
@@ -93,7 +95,9 @@ def test_cs_records_the_lab_facts_and_the_order_is_recalculated(
     assert (last.history_actor, last.history_door) == ("cs-agent", "admin")
     assert last.history_change_reason == "Requisition faxed to Quest"
 
-    client.post(_tool_url(order, "record_results_received"), {"reason": "Results in the portal"})
+    confirm_tool(
+        client, _tool_url(order, "record_results_received"), {"reason": "Results in the portal"}
+    )
     order.refresh_from_db()
     assert order.status == OrderStatus.PROCESSING
     assert order.lab_results_received_at is not None
@@ -103,8 +107,11 @@ def test_lab_tools_are_not_offered_for_an_order_without_labs(paid_order, cs_user
     order = paid_order("stripe")
     page = admin_client_for(cs_user).get(_page(order)).content.decode()
     assert "record_requisition_sent" not in page
-    refused = admin_client_for(cs_user).post(
-        _tool_url(order, "record_requisition_sent"), {"reason": "try"}, follow=True
+    refused = confirm_tool(
+        admin_client_for(cs_user),
+        _tool_url(order, "record_requisition_sent"),
+        {"reason": "try"},
+        follow=True,
     )
     assert "can no longer be changed this way" in refused.content.decode()
     assert Order.objects.get(pk=order.pk).lab_requisition_sent_at is None
@@ -130,8 +137,11 @@ def test_bulk_cancel_says_what_became_of_each_invoice(paid_order, cs_user, admin
     assert f"Before you cancel {paid.number}" in confirm
     assert "does not refund it" in confirm
 
-    result = client.post(
-        reverse(CHANGELIST), {**selected, "confirm": "yes", "reason": "Duplicates"}, follow=True
+    result = confirm_action(
+        client,
+        reverse(CHANGELIST),
+        {**selected, "confirm": "yes", "reason": "Duplicates"},
+        follow=True,
     ).content.decode()
 
     assert (
@@ -167,8 +177,11 @@ def test_bulk_refund_shows_the_total_by_gateway_and_reports_each_order(
         assert f"Before you refund {order.number}" in confirm
     assert not Payment.objects.filter(kind="REFUND").exists()
 
-    result = client.post(
-        reverse(CHANGELIST), {**selected, "confirm": "yes", "reason": "Clinic closed"}, follow=True
+    result = confirm_action(
+        client,
+        reverse(CHANGELIST),
+        {**selected, "confirm": "yes", "reason": "Clinic closed"},
+        follow=True,
     ).content.decode()
 
     assert (
@@ -184,7 +197,8 @@ def test_bulk_refund_shows_the_total_by_gateway_and_reports_each_order(
 
 def test_the_bulk_refund_needs_the_refund_permission(paid_order, medical_ops, admin_client_for):
     order = paid_order("stripe")
-    response = admin_client_for(medical_ops).post(
+    response = confirm_action(
+        admin_client_for(medical_ops),
         reverse(CHANGELIST),
         {
             "action": "refund_orders",

@@ -8,6 +8,7 @@ from emr.kernel.errors import InvalidInput, InvalidTransition, StateConflict
 from orders import services
 from orders.models import Order
 from orders.states import OrderStatus
+from tests.admin_tools import confirm_action
 from tests.factories import PatientFactory, ProductFactory, make_order
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +73,8 @@ def test_refunded_order_refuses_a_raw_save():
 def test_refunded_order_refuses_the_admin_action(cs_user, admin_client_for):
     order = _refunded_order()
     client = admin_client_for(cs_user)
-    response = client.post(
+    response = confirm_action(
+        client,
         reverse("admin:orders_order_changelist"),
         {
             "action": "cancel_orders",
@@ -97,7 +99,8 @@ def test_admin_action_cancels_through_the_service(cs_user, admin_client_for):
     assert "reason" in confirm_page.content.decode()  # asks why before doing anything
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING
 
-    client.post(
+    confirm_action(
+        client,
         reverse("admin:orders_order_changelist"),
         {
             "action": "cancel_orders",

@@ -12,6 +12,7 @@ from subscriptions.billing_cycle import run_billing_cycle
 from subscriptions.models import Plan, PlanSwitch, Subscription
 from subscriptions.states import SubscriptionStatus, SwitchStatus, SwitchTiming
 from subscriptions.switching import switch_plan
+from tests.admin_tools import confirm_tool
 from tests.factories import PatientFactory, SubscriptionFactory, UserFactory
 from tests.subscriptions.conftest import START, make_plan, remove_card, save_card
 
@@ -28,8 +29,8 @@ def tool_url(subscription, tool: str) -> str:
 
 def use_tool(client, subscription, tool: str, **data) -> str:
     """Confirm `tool` with a reason; the subscription page it lands on, as text."""
-    response = client.post(
-        tool_url(subscription, tool), {"reason": "Patient called", **data}, follow=True
+    response = confirm_tool(
+        client, tool_url(subscription, tool), {"reason": "Patient called", **data}, follow=True
     )
     assert response.status_code == 200
     return response.content.decode()
@@ -132,7 +133,9 @@ def test_cs_cancels_from_the_page_and_reads_what_happened(
 
 def test_a_reason_is_required(clock, subscribe, cs_user, admin_client_for):
     subscription = subscribe()
-    response = admin_client_for(cs_user).post(tool_url(subscription, "cancel"), {"reason": " "})
+    response = confirm_tool(
+        admin_client_for(cs_user), tool_url(subscription, "cancel"), {"reason": " "}
+    )
     assert response.status_code == 200
     assert "This field is required" in response.content.decode()
     assert Subscription.objects.get(pk=subscription.pk).status == SubscriptionStatus.ACTIVE
@@ -227,8 +230,8 @@ def test_the_card_changes_only_to_another_card_of_the_same_patient(
     assert f'value="{stranger_card.pk}"' not in form
     assert f'value="{subscription.payment_method_id}"' not in form
 
-    refused = client.post(
-        tool_url(subscription, "change_card"), {"card": stranger_card.pk, "reason": "Asked"}
+    refused = confirm_tool(
+        client, tool_url(subscription, "change_card"), {"card": stranger_card.pk, "reason": "Asked"}
     )
     assert "Select a valid choice" in refused.content.decode()
     assert Subscription.objects.get(pk=subscription.pk).payment_method_id != stranger_card.pk

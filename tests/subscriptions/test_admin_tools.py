@@ -5,13 +5,15 @@ from django.urls import reverse
 
 from subscriptions.models import Subscription
 from subscriptions.states import SubscriptionStatus
+from tests.admin_tools import confirm_action
 from tests.subscriptions.conftest import make_plan
 
 pytestmark = pytest.mark.django_db
 
 
 def _switch(client, subscription, plan):
-    return client.post(
+    return confirm_action(
+        client,
         reverse("admin:subscriptions_subscription_changelist"),
         {
             "action": "switch_plan",

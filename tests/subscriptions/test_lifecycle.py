@@ -6,6 +6,7 @@ from emr.kernel.errors import InvalidTransition
 from subscriptions import lifecycle
 from subscriptions.models import Subscription
 from subscriptions.states import SubscriptionStatus
+from tests.admin_tools import confirm_action
 from tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +60,8 @@ def test_cancelled_subscription_refuses_a_raw_save(cancelled):
 def test_cancelled_subscription_refuses_the_admin_resume(
     cancelled, billing_admin, admin_client_for
 ):
-    response = admin_client_for(billing_admin).post(
+    response = confirm_action(
+        admin_client_for(billing_admin),
         reverse("admin:subscriptions_subscription_changelist"),
         {
             "action": "resume",

@@ -11,6 +11,7 @@ from django.test import RequestFactory
 from emr.kernel.admin_actions import reasoned_action
 from emr.kernel.errors import StateConflict
 from orders.models import Product
+from tests.admin_tools import SHOWN
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +29,9 @@ ACTION = reasoned_action(name="look", description="Look at the product… (nothi
 
 
 def _post(user, products, data):
+    if "confirm" in data:  # confirm what the page just shown asks to confirm
+        _, page = _post(user, products, {})
+        data = {**data, "shown": SHOWN.search(page.render().content.decode()).group(1)}
     request = RequestFactory().post(
         "/admin/", {"_selected_action": [p.pk for p in products], "action": "look", **data}
     )

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from integrations.beluga.models import BelugaLog, BelugaVisit
 from integrations.beluga.states import VisitStatus
+from tests.admin_tools import confirm_tool
 from tests.fixtures.beluga import order_awaiting_script, submitted_visit
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,9 @@ def test_every_page_leads_to_the_one_cancellation_with_its_checklist(staff_clien
 
 
 def test_cancel_through_the_tool(staff_client, visit, beluga):
-    response = staff_client.post(cancel_url(visit), {"reason": "Patient asked"}, follow=True)
+    response = confirm_tool(
+        staff_client, cancel_url(visit), {"reason": "Patient asked"}, follow=True
+    )
 
     assert response.status_code == 200
     assert (
@@ -71,14 +74,16 @@ def test_cancel_through_the_tool(staff_client, visit, beluga):
 
 
 def test_a_cancelled_visit_offers_no_cancellation(staff_client, visit, beluga):
-    staff_client.post(cancel_url(visit), {"reason": "Patient asked"})
+    confirm_tool(staff_client, cancel_url(visit), {"reason": "Patient asked"})
     assert "cancel-visit" not in staff_client.get("/admin/beluga/belugavisit/").content.decode()
 
 
 def test_a_refusal_is_shown_on_the_page(staff_client, visit, beluga):
     beluga.inject("error_in_body", on="cancel", message="Visit locked by physician")
 
-    response = staff_client.post(cancel_url(visit), {"reason": "Patient asked"}, follow=True)
+    response = confirm_tool(
+        staff_client, cancel_url(visit), {"reason": "Patient asked"}, follow=True
+    )
 
     assert b"Refused" in response.content
     assert b"Visit locked by physician" in response.content
@@ -93,7 +98,7 @@ def test_the_cancellation_needs_the_permission(grant, admin_client_for, visit):
     )
     client = admin_client_for(viewer)
 
-    response = client.post(cancel_url(visit), {"reason": "Patient asked"}, follow=True)
+    response = confirm_tool(client, cancel_url(visit), {"reason": "Patient asked"}, follow=True)
 
     assert b"Your role does not allow this" in response.content
     assert BelugaVisit.objects.get(pk=visit.pk).status == VisitStatus.PENDING

@@ -5,6 +5,7 @@ import pytest
 
 from integrations.pharmacy.models import FulfilmentCheck, PharmacyOrder
 from integrations.pharmacy.states import PharmacyType
+from tests.admin_tools import confirm_action
 from tests.fixtures.dispensepro import order_at_pharmacy
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +25,8 @@ def staff_client(cs_user, grant, admin_client_for):
 
 
 def run_action(client, action, objects, reason="Patient cancelled", **extra):
-    return client.post(
+    return confirm_action(
+        client,
         URL,
         {
             "action": action,
