@@ -10,7 +10,6 @@ from billing.models import Invoice, Payment, PolicyAcknowledgement
 from billing.order_status import transition_order
 from billing.policies import STAFF_CHANNELS, acknowledge_order
 from billing.refunds import refund_order, refund_quote
-from billing.refunds import refund_order
 from emr.kernel import decisions
 from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission, StrictIntegerField
