@@ -34,6 +34,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce, Concat, StrIndex
 
+from audit.models import DecisionRecord
 from audit.timeline import HEADLINE_SUFFIXES, TimelineEntry, history_entry
 from billing.models import (
     GatewayEvent,
@@ -41,7 +42,10 @@ from billing.models import (
     Invoice,
     Payment,
     PaymentMethod,
+    PolicyAcknowledgement,
     RefundAttempt,
+    SessionPackage,
+    SessionRedemption,
 )
 from emr.kernel.money import format_cents
 from emr.models import IntakeResponse, Patient, Prescription
@@ -572,6 +576,58 @@ class ConfirmationSource(Source):
         return entries
 
 
+class DecisionSource(Source):
+    """The checklist staff were shown when they refunded, cancelled, voided or rejected,
+    stored with the action (audit/decisions.py): it sits beside the change it led to."""
+
+    kind, label, category = "decision", "What staff saw when deciding", "decision"
+
+    def rows(self, scope, filters):
+        if filters.field or filters.event_type:
+            return None
+        queryset = DecisionRecord.objects.all()
+        if scope is not None:
+            where = any_of(
+                patients="patient_id", orders="order_id", subscriptions="subscription_id"
+            )(scope)
+            if where is None:
+                return None
+            queryset = queryset.filter(where)
+        return queryset.annotate(
+            t_at=F("at"),
+            t_kind=_text(self.kind),
+            t_pk=F("id"),
+            t_actor=F("actor"),
+            t_door=F("door"),
+            t_reason=F("reason"),
+        ).values(*COLUMNS)
+
+    def entries(self, rows):
+        decisions = DecisionRecord.objects.in_bulk([row["t_pk"] for row in rows])
+        entries = {}
+        for row in rows:
+            decision = decisions[row["t_pk"]]
+            shown = [
+                f"{item['state'].upper()} {item['label']}: {item['sentence']}"
+                for item in decision.items
+            ]
+            entries[decision.pk] = _entry(
+                row,
+                record=decision.record_label,
+                action=f"confirmed {decision.action.rsplit('.', 1)[-1].replace('_', ' ')} "
+                "after reading the checklist",
+                kind=self.kind,
+                details=[
+                    decision.heading,
+                    *shown,
+                    "said it does not automatically: " + "; ".join(decision.will_not_do)
+                    if decision.will_not_do
+                    else "",
+                ],
+            )
+        return entries
+
+
 SOURCES: tuple[Source, ...] = (
     HistorySource(
         "patient",
@@ -734,6 +790,28 @@ SOURCES: tuple[Source, ...] = (
         any_of(orders="pharmacy_order__order_id"),
     ),
     ConfirmationSource(),
+    DecisionSource(),
+    HistorySource(
+        "policy acceptance",
+        "Refund terms accepted",
+        PolicyAcknowledgement,
+        lambda row: f"acceptance of refund terms #{row.id} (order #{row.order_id})",
+        any_of(patients="patient_id", orders="order_id"),
+    ),
+    HistorySource(
+        "session package",
+        "Session package",
+        SessionPackage,
+        lambda row: f"session package #{row.id}",
+        any_of(patients="patient_id", orders="order_item__order_id"),
+    ),
+    HistorySource(
+        "session redemption",
+        "Session used",
+        SessionRedemption,
+        lambda row: f"session of package #{row.package_id} ({row.provider})",
+        any_of(patients="package__patient_id", orders="package__order_item__order_id"),
+    ),
 )
 
 BY_KIND = {source.kind: source for source in SOURCES}

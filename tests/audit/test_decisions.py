@@ -8,8 +8,10 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
+from audit import trail
 from audit.decisions import decisions_for
 from audit.models import DecisionRecord
+from audit.sources import order_scope
 from billing.refunds import refund_order
 from emr.models import IntakeResponse, IntakeStatus
 from orders.models import Order
@@ -64,6 +66,14 @@ def test_a_refund_stores_the_checklist_exactly_as_rendered(paid_order, cs_user, 
     [entry] = decisions_for(order=order)
     assert entry.reason == "Patient changed their mind" and entry.items == record.items
     assert decisions_for(patient=order.patient)[0].shown_sha256 == record.shown_sha256
+
+    # The order's audit timeline shows what CS read beside the refund it led to.
+    entries = trail.page(trail.TrailFilter(scope=order_scope(order)))[1]
+    kinds = [entry.kind for entry in entries]
+    decision = entries[kinds.index("decision")]
+    assert decision.reason == "Patient changed their mind" and decision.who == cs_user.username
+    assert any(shown[0]["sentence"] in line for line in decision.details)
+    assert "refund attempt" in kinds[kinds.index("decision") - 3 : kinds.index("decision") + 3]
 
 
 def test_facts_that_changed_since_the_page_opened_are_shown_again(
