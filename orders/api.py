@@ -8,7 +8,7 @@ from billing.models import Invoice, Payment
 from billing.order_status import transition_order
 from billing.refunds import refund_order
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission, StrictIntegerField
+from emr.kernel.api import ActionPermission, StrictIntegerField, StrictModelSerializer
 from emr.kernel.errors import InvalidInput
 from emr.models import Patient
 from emr.support.preflight import ORDER_ACTIONS, Check, order_preflight
@@ -19,7 +19,7 @@ from orders.models import Order, Product
 from orders.states import OrderStatus
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(StrictModelSerializer):
     price_cents = StrictIntegerField(min_value=0)
 
     class Meta:

@@ -2,7 +2,7 @@
 the admin; a refusal answers {"code", "detail"} through the project's exception handler."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -76,13 +76,16 @@ class ResolveSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=5000)
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("status", str, enum=EscalationStatus.values),
-        OpenApiParameter("route", str, enum=EscalationRoute.values),
-        OpenApiParameter("order", int, description="only this order's escalations"),
-        OpenApiParameter("patient", int, description="only this patient's escalations"),
-    ]
+# The filters are the list's: a single escalation is read whatever they say.
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=EscalationStatus.values),
+            OpenApiParameter("route", str, enum=EscalationRoute.values),
+            OpenApiParameter("order", int, description="only this order's escalations"),
+            OpenApiParameter("patient", int, description="only this patient's escalations"),
+        ]
+    )
 )
 class EscalationViewSet(
     mixins.ListModelMixin,
