@@ -8,12 +8,12 @@ from billing import payments
 from billing.models import GatewaySettings, Invoice, PaymentMethod
 from billing.states import Gateway
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission
+from emr.kernel.api import ActionPermission, StrictCharField, StrictModelSerializer
 from emr.models import Patient
 from orders.api import PaymentSerializer
 
 
-class PaymentMethodSerializer(serializers.ModelSerializer):
+class PaymentMethodSerializer(StrictModelSerializer):
     """What staff see of a card: never the gateway token, never the number."""
 
     class Meta:
@@ -32,13 +32,13 @@ class PaymentMethodSerializer(serializers.ModelSerializer):
 
 class SaveCardSerializer(serializers.Serializer):
     gateway = serializers.ChoiceField(choices=Gateway.choices)
-    token = serializers.CharField(max_length=255)
+    token = StrictCharField(max_length=255)
 
 
 class PayInvoiceSerializer(serializers.Serializer):
     payment_method = serializers.IntegerField(required=False)
     gateway = serializers.ChoiceField(choices=Gateway.choices, required=False)
-    token = serializers.CharField(max_length=255, required=False)
+    token = StrictCharField(max_length=255, required=False)
 
     def validate(self, data):
         saved = "payment_method" in data
@@ -54,7 +54,7 @@ class PayInvoiceSerializer(serializers.Serializer):
 
 class ActiveGatewaySerializer(serializers.Serializer):
     gateway = serializers.ChoiceField(choices=Gateway.choices)
-    reason = serializers.CharField(max_length=500, required=False, default="Active gateway changed")
+    reason = StrictCharField(max_length=500, required=False, default="Active gateway changed")
 
 
 class PatientPaymentMethodsView(APIView):

@@ -303,7 +303,7 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "emr.kernel.api_errors.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "emr.kernel.api.PageNumbers",
     "PAGE_SIZE": 50,
     # Per token (or signed-in user) and per client address. Webhooks are plain Django views and
     # not throttled here: their senders retry on their own schedules.

@@ -8,7 +8,13 @@ from billing.models import Invoice, Payment
 from billing.order_status import transition_order
 from billing.refunds import refund_order
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission, StrictIntegerField, StrictModelSerializer
+from emr.kernel.api import (
+    ActionPermission,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictModelSerializer,
+)
 from emr.kernel.errors import InvalidInput
 from emr.models import Patient
 from emr.support.preflight import ORDER_ACTIONS, Check, order_preflight
@@ -61,13 +67,13 @@ class OrderCreateSerializer(serializers.Serializer):
     items = OrderLineSerializer(many=True, allow_empty=False)
 
 
-class InvoiceSummarySerializer(serializers.ModelSerializer):
+class InvoiceSummarySerializer(StrictModelSerializer):
     class Meta:
         model = Invoice
         fields = ["id", "number", "status", "amount_cents", "currency"]
 
 
-class PaymentSerializer(serializers.ModelSerializer):
+class PaymentSerializer(StrictModelSerializer):
     class Meta:
         model = Payment
         fields = [
@@ -88,17 +94,17 @@ class PaymentSerializer(serializers.ModelSerializer):
 
 class OrderItemSerializer(serializers.Serializer):
     product = serializers.IntegerField(source="product_id")
-    description = serializers.CharField()
+    description = StrictCharField()
     quantity = serializers.IntegerField()
     unit_price_cents = serializers.IntegerField()
     total_cents = serializers.IntegerField()
 
 
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(StrictModelSerializer):
     invoice = serializers.SerializerMethodField()
     payments = serializers.SerializerMethodField()
     items = OrderItemSerializer(many=True, read_only=True)
-    locked = serializers.BooleanField(source="is_locked", read_only=True)
+    locked = StrictBooleanField(source="is_locked", read_only=True)
 
     class Meta:
         model = Order
@@ -131,41 +137,41 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class TransitionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices)
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
 
 
 class RefundSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
     # Validated again by the refund flow; here so the schema says what is accepted.
     amount_cents = StrictIntegerField(required=False, min_value=1)
 
 
 class PreflightItemSerializer(serializers.Serializer):
-    key = serializers.CharField()
-    label = serializers.CharField()
+    key = StrictCharField()
+    label = StrictCharField()
     state = serializers.ChoiceField(choices=[state.value for state in Check])
     ok = serializers.SerializerMethodField()
-    sentence = serializers.CharField()
+    sentence = StrictCharField()
 
     def get_ok(self, item) -> bool:
         return item.state != Check.BLOCKED
 
 
 class PreflightSerializer(serializers.Serializer):
-    action = serializers.CharField()
-    order_number = serializers.CharField(source="subject")
-    blocked = serializers.BooleanField()
+    action = StrictCharField()
+    order_number = StrictCharField(source="subject")
+    blocked = StrictBooleanField()
     items = PreflightItemSerializer(many=True)
-    will_not_do = serializers.ListField(child=serializers.CharField())
+    will_not_do = serializers.ListField(child=StrictCharField())
 
 
 class TimelineEntrySerializer(serializers.Serializer):
     at = serializers.DateTimeField()
-    record = serializers.CharField()
-    action = serializers.CharField()
-    actor = serializers.CharField()
-    door = serializers.CharField()
-    reason = serializers.CharField()
+    record = StrictCharField()
+    action = StrictCharField()
+    actor = StrictCharField()
+    door = StrictCharField()
+    reason = StrictCharField()
     changes = serializers.DictField()
 
 

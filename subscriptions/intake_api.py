@@ -8,17 +8,17 @@ from rest_framework.response import Response
 
 from emr import intake as intake_review
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission
+from emr.kernel.api import ActionPermission, StrictCharField, StrictModelSerializer
 from emr.models import IntakeResponse
 from subscriptions.models import Subscription
 
 
 class NoteSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=2000)
+    note = StrictCharField(max_length=2000)
 
 
-class IntakeReviewSerializer(serializers.ModelSerializer):
-    order_status = serializers.CharField(source="order.status", default=None, read_only=True)
+class IntakeReviewSerializer(StrictModelSerializer):
+    order_status = StrictCharField(source="order.status", default=None, read_only=True)
     order_kept_status = serializers.SerializerMethodField(
         help_text="Why the order of a rejected intake is not REJECTED (it had shipped), if so."
     )

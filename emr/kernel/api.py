@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.db import models
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import TokenAuthentication
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
@@ -91,14 +92,34 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false and nothing else: DRF's own field also takes 1, "yes" and "on"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class StrictModelSerializer(serializers.ModelSerializer):
-    """A ModelSerializer whose text columns take text only (StrictCharField)."""
+    """A ModelSerializer whose text and boolean columns take only what the schema says."""
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.CharField: StrictCharField,
         models.TextField: StrictCharField,
+        models.BooleanField: StrictBooleanField,
     }
+
+
+class PageNumbers(PageNumberPagination):
+    """DRF's page numbers, except that `?page=` (no number) is refused like `?page=abc`, not
+    read as the first page: the schema says a page is an integer."""
+
+    def get_page_number(self, request, paginator):
+        if request.query_params.get(self.page_query_param, None) == "":
+            raise exceptions.NotFound(self.invalid_page_message)
+        return super().get_page_number(request, paginator)
 
 
 class TokenRateThrottle(UserRateThrottle):
