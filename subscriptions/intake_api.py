@@ -4,6 +4,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from emr import intake as intake_review
@@ -51,6 +52,8 @@ class IntakeViewSet(viewsets.GenericViewSet):
     queryset = IntakeResponse.objects.select_related("order")
     serializer_class = IntakeReviewSerializer
     permission_classes = [ActionPermission]
+    # Medical ops review intakes in the browsable API too: its form posts the note as a form.
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
     action_permissions = {
         "reject": "emr.change_intakeresponse",
         "needs_correction": "emr.change_intakeresponse",
