@@ -17,12 +17,12 @@ from billing.models import (
 )
 from billing.states import Gateway
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission
+from emr.kernel.api import ActionPermission, StrictCharField, StrictModelSerializer
 from emr.models import Patient
 from orders.api import PaymentSerializer
 
 
-class PaymentMethodSerializer(serializers.ModelSerializer):
+class PaymentMethodSerializer(StrictModelSerializer):
     """What staff see of a card: never the gateway token, never the number."""
 
     class Meta:
@@ -41,13 +41,13 @@ class PaymentMethodSerializer(serializers.ModelSerializer):
 
 class SaveCardSerializer(serializers.Serializer):
     gateway = serializers.ChoiceField(choices=Gateway.choices)
-    token = serializers.CharField(max_length=255)
+    token = StrictCharField(max_length=255)
 
 
 class PayInvoiceSerializer(serializers.Serializer):
     payment_method = serializers.IntegerField(required=False)
     gateway = serializers.ChoiceField(choices=Gateway.choices, required=False)
-    token = serializers.CharField(max_length=255, required=False)
+    token = StrictCharField(max_length=255, required=False)
 
     def validate(self, data):
         saved = "payment_method" in data
@@ -63,7 +63,7 @@ class PayInvoiceSerializer(serializers.Serializer):
 
 class ActiveGatewaySerializer(serializers.Serializer):
     gateway = serializers.ChoiceField(choices=Gateway.choices)
-    reason = serializers.CharField(max_length=500, required=False, default="Active gateway changed")
+    reason = StrictCharField(max_length=500, required=False, default="Active gateway changed")
 
 
 class PatientPaymentMethodsView(APIView):
@@ -140,7 +140,7 @@ class PolicyVersionSerializer(serializers.ModelSerializer):
         fields = ["version", "rules", "text", "text_sha256", "created_at", "created_by_label"]
 
 
-class RefundPolicySerializer(serializers.ModelSerializer):
+class RefundPolicySerializer(StrictModelSerializer):
     """A policy as its newest version says, with every version and the products using it."""
 
     version = serializers.SerializerMethodField()
@@ -213,7 +213,7 @@ class RefundPolicyViewSet(
         return RefundPolicySerializer(self.get_queryset().get(pk=policy.pk)).data
 
 
-class RedemptionSerializer(serializers.ModelSerializer):
+class RedemptionSerializer(StrictModelSerializer):
     at = serializers.DateTimeField(source="redeemed_at")
 
     class Meta:

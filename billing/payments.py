@@ -33,6 +33,7 @@ from integrations.gateways.base import (
     GatewayAuthenticationFailed,
     GatewayError,
     GatewayNotConfigured,
+    InvalidPaymentToken,
     OutcomeUnknown,
     PaymentDeclined,
 )
@@ -185,7 +186,9 @@ def charge_invoice(
     """Charge the invoice's amount; on success the invoice is PAID and the order recalculated.
 
     A decline records a FAILED payment, moves the order to AWAITING_PAYMENT and raises
-    `payment.declined`; the invoice stays open for another card.
+    `payment.declined`; the invoice stays open for another card. A one-off token the gateway
+    does not know is no decline but the caller's bad input: the pending row is withdrawn (its
+    history says why), nothing else changes, and `payment.invalid_token` is raised.
     """
     gateway, token = _payment_source(invoice, payment_method, one_off)
     adapter = _adapter(gateway)
@@ -214,8 +217,11 @@ def charge_invoice(
             code="payment.outcome_unknown",
         ) from error
     except GatewayError as error:
-        record_failed_charge(payment=pending, message=error.message, actor=actor)
-        raise _charge_error(error) from error
+        if one_off is not None and isinstance(error, InvalidPaymentToken):
+            withdraw_charge(payment=pending, actor=actor)
+        else:
+            record_failed_charge(payment=pending, message=error.message, actor=actor)
+        raise _charge_error(error, one_off=one_off is not None) from error
     return record_successful_charge(payment=pending, result=result, actor=actor, reason=reason)
 
 
@@ -344,7 +350,26 @@ def record_failed_charge(*, payment: Payment, message: str, actor: Actor) -> Pay
     return payment
 
 
-def _charge_error(error: GatewayError) -> DomainError:
+def withdraw_charge(*, payment: Payment, actor: Actor) -> None:
+    """Take back a PENDING charge no card was asked for (the gateway did not know the token):
+    no failed payment, no `payment.failed`, the order as it was. The payment's history keeps
+    its creation and this deletion, with the reason."""
+    with service_transaction(actor, reason="Card token unknown to the gateway: nothing charged"):
+        lock_order(payment.invoice.order_id)
+        Payment.objects.select_for_update().filter(
+            pk=payment.pk, status=PaymentStatus.PENDING
+        ).delete()
+
+
+SEND_A_NEW_CARD = (
+    "The gateway does not know that card token: it was never issued, has expired or was "
+    "already used. Nothing was charged. Send a new card token from the card form."
+)
+
+
+def _charge_error(error: GatewayError, *, one_off: bool = True) -> DomainError:
+    if isinstance(error, InvalidPaymentToken) and one_off:
+        return InvalidInput(SEND_A_NEW_CARD, code="payment.invalid_token")
     if isinstance(error, PaymentDeclined):
         return PaymentRequired(error.message)
     if isinstance(error, GatewayNotConfigured):

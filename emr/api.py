@@ -6,12 +6,12 @@ from rest_framework.response import Response
 from audit.access_log import record_access
 from audit.models import AccessedPage
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission
+from emr.kernel.api import ActionPermission, StrictModelSerializer
 from emr.models import Patient
 from emr.portal.accounts import invite_patient
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class PatientSerializer(StrictModelSerializer):
     class Meta:
         model = Patient
         fields = ["id", "first_name", "last_name", "email", "phone", "date_of_birth", "created_at"]

@@ -316,13 +316,16 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://localhost:8000")
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "emr.kernel.api.GuardedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["emr.kernel.api.IsStaff"],
+    # The contract is JSON (API.md): a form body's blanks and coercions are not the schema's.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "emr.kernel.api_errors.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "emr.kernel.api.PageNumbers",
     "PAGE_SIZE": 50,
     # Per token (or signed-in user) and per client address. Webhooks are plain Django views and
     # not throttled here: their senders retry on their own schedules.
@@ -333,6 +336,8 @@ REST_FRAMEWORK = {
 }
 API_THROTTLE_PER_TOKEN = env.str("API_THROTTLE_PER_TOKEN", default="1200/minute")
 API_THROTTLE_PER_ADDRESS = env.str("API_THROTTLE_PER_ADDRESS", default="3000/minute")
+# Wrong API tokens one address may send before all its tokens wait (a guesser's budget).
+API_TOKEN_FAILURES_PER_ADDRESS = env.str("API_TOKEN_FAILURES_PER_ADDRESS", default="20/hour")
 SPECTACULAR_SETTINGS = {
     "TITLE": "EMR billing API",
     "DESCRIPTION": "Orders, invoices, payments, refunds and subscriptions for a telehealth clinic.",
@@ -345,6 +350,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Refusals are part of the contract: every operation documents its {code, detail} answers.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "emr.kernel.api_schema.document_error_responses",
+    ],
     # Several models have a `status`: name each enum after its own state machine.
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.states.OrderStatus",

@@ -11,6 +11,9 @@ from integrations.pharmacy import webhooks as pharmacy_webhooks
 # The admin's sign-in asks for the authenticator code of whoever has set one up.
 admin.site.login_form = staff_two_factor.StaffSignInForm
 
+# An API address that matches no pattern answers in the API's shape.
+handler404 = "emr.kernel.api_errors.page_not_found"
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/two-factor/", staff_two_factor.set_up, name=staff_two_factor.SETUP_URL_NAME),

@@ -12,7 +12,13 @@ from billing.policies import STAFF_CHANNELS, acknowledge_order
 from billing.refunds import refund_order, refund_quote
 from emr.kernel import decisions
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission, StrictIntegerField
+from emr.kernel.api import (
+    ActionPermission,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictModelSerializer,
+)
 from emr.kernel.errors import InvalidInput, StateConflict
 from emr.models import Patient
 from emr.support.preflight import ORDER_ACTIONS, Check, order_preflight
@@ -23,8 +29,9 @@ from orders.models import Order, OrderItem, Product, ProductKind
 from orders.states import OrderStatus
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(StrictModelSerializer):
     price_cents = StrictIntegerField(min_value=0)
+    sessions = StrictIntegerField(min_value=1, required=False, allow_null=True)
 
     class Meta:
         model = Product
@@ -75,13 +82,13 @@ class OrderCreateSerializer(serializers.Serializer):
     items = OrderLineSerializer(many=True, allow_empty=False)
 
 
-class InvoiceSummarySerializer(serializers.ModelSerializer):
+class InvoiceSummarySerializer(StrictModelSerializer):
     class Meta:
         model = Invoice
         fields = ["id", "number", "status", "amount_cents", "currency"]
 
 
-class PaymentSerializer(serializers.ModelSerializer):
+class PaymentSerializer(StrictModelSerializer):
     class Meta:
         model = Payment
         fields = [
@@ -108,7 +115,7 @@ class PolicyVersionSummarySerializer(serializers.Serializer):
 
 class OrderItemSerializer(serializers.Serializer):
     product = serializers.IntegerField(source="product_id")
-    description = serializers.CharField()
+    description = StrictCharField()
     quantity = serializers.IntegerField()
     unit_price_cents = serializers.IntegerField()
     total_cents = serializers.IntegerField()
@@ -136,12 +143,12 @@ class AcknowledgementSerializer(serializers.ModelSerializer):
         ]
 
 
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(StrictModelSerializer):
     invoice = serializers.SerializerMethodField()
     payments = serializers.SerializerMethodField()
     items = OrderItemSerializer(many=True, read_only=True)
     acknowledgements = AcknowledgementSerializer(many=True, read_only=True)
-    locked = serializers.BooleanField(source="is_locked", read_only=True)
+    locked = StrictBooleanField(source="is_locked", read_only=True)
 
     class Meta:
         model = Order
@@ -181,17 +188,17 @@ PREFLIGHT_DIGEST_HELP = (
 
 class TransitionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices)
-    reason = serializers.CharField(max_length=500)
-    preflight_digest = serializers.CharField(required=False, help_text=PREFLIGHT_DIGEST_HELP)
+    reason = StrictCharField(max_length=500)
+    preflight_digest = StrictCharField(required=False, help_text=PREFLIGHT_DIGEST_HELP)
 
 
 class RefundSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
     # Validated again by the refund flow; here so the schema says what is accepted.
     amount_cents = StrictIntegerField(required=False, min_value=1)
     # Required to refund more than the refund policy's quote; recorded with the refund.
-    override_reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    preflight_digest = serializers.CharField(required=False, help_text=PREFLIGHT_DIGEST_HELP)
+    override_reason = StrictCharField(max_length=500, required=False, allow_blank=True)
+    preflight_digest = StrictCharField(required=False, help_text=PREFLIGHT_DIGEST_HELP)
 
 
 class AcknowledgeSerializer(serializers.Serializer):
@@ -219,22 +226,22 @@ class RefundQuoteSerializer(serializers.Serializer):
 
 
 class PreflightItemSerializer(serializers.Serializer):
-    key = serializers.CharField()
-    label = serializers.CharField()
+    key = StrictCharField()
+    label = StrictCharField()
     state = serializers.ChoiceField(choices=[state.value for state in Check])
     ok = serializers.SerializerMethodField()
-    sentence = serializers.CharField()
+    sentence = StrictCharField()
 
     def get_ok(self, item) -> bool:
         return item.state != Check.BLOCKED
 
 
 class PreflightSerializer(serializers.Serializer):
-    action = serializers.CharField()
-    order_number = serializers.CharField(source="subject")
-    blocked = serializers.BooleanField()
+    action = StrictCharField()
+    order_number = StrictCharField(source="subject")
+    blocked = StrictBooleanField()
     items = PreflightItemSerializer(many=True)
-    will_not_do = serializers.ListField(child=serializers.CharField())
+    will_not_do = serializers.ListField(child=StrictCharField())
     digest = serializers.SerializerMethodField(
         help_text="Send it with the action as `preflight_digest`."
     )
@@ -245,11 +252,11 @@ class PreflightSerializer(serializers.Serializer):
 
 class TimelineEntrySerializer(serializers.Serializer):
     at = serializers.DateTimeField()
-    record = serializers.CharField()
-    action = serializers.CharField()
-    actor = serializers.CharField()
-    door = serializers.CharField()
-    reason = serializers.CharField()
+    record = StrictCharField()
+    action = StrictCharField()
+    actor = StrictCharField()
+    door = StrictCharField()
+    reason = StrictCharField()
     changes = serializers.DictField()
 
 

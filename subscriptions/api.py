@@ -8,7 +8,12 @@ from rest_framework.response import Response
 
 from billing.models import PaymentMethod
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission, StrictIntegerField
+from emr.kernel.api import (
+    ActionPermission,
+    StrictCharField,
+    StrictIntegerField,
+    StrictModelSerializer,
+)
 from emr.models import Patient
 from orders.api import OrderSerializer
 from subscriptions import lifecycle, switching
@@ -19,7 +24,7 @@ from subscriptions.states import OPEN_SWITCH_STATUSES, SwitchTiming
 # --- Plans ---------------------------------------------------------------------------------
 
 
-class PlanSerializer(serializers.ModelSerializer):
+class PlanSerializer(StrictModelSerializer):
     price_cents = StrictIntegerField(min_value=1)
     interval_count = StrictIntegerField(min_value=1, required=False, default=1)
     financed_cycles = StrictIntegerField(
@@ -73,17 +78,17 @@ class PlanViewSet(
 
 class ScheduledCancellationSerializer(serializers.Serializer):
     requested_at = serializers.DateTimeField(source="cancellation_scheduled_at")
-    requested_by = serializers.CharField(source="cancellation_scheduled_by")
-    reason = serializers.CharField(source="cancellation_scheduled_reason")
+    requested_by = StrictCharField(source="cancellation_scheduled_by")
+    reason = StrictCharField(source="cancellation_scheduled_reason")
 
 
-class SwitchSummarySerializer(serializers.ModelSerializer):
+class SwitchSummarySerializer(StrictModelSerializer):
     class Meta:
         model = PlanSwitch
         fields = ["id", "status", "target_plan", "requested_at", "requested_by"]
 
 
-class SubscriptionSerializer(serializers.ModelSerializer):
+class SubscriptionSerializer(StrictModelSerializer):
     recovery_cycles_remaining = serializers.IntegerField(read_only=True)
     recovery_balance_cents = serializers.IntegerField(read_only=True)
     scheduled_cancellation = serializers.SerializerMethodField()
@@ -142,20 +147,20 @@ class SubscriptionCreateSerializer(serializers.Serializer):
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
 
 
 class OptionalReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True)
 
 
 class SwitchRequestSerializer(serializers.Serializer):
     plan = serializers.PrimaryKeyRelatedField(queryset=Plan.objects.select_related("product"))
     timing = serializers.ChoiceField(choices=SwitchTiming.choices, default=SwitchTiming.NOW)
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True)
 
 
-class SwitchSerializer(serializers.ModelSerializer):
+class SwitchSerializer(StrictModelSerializer):
     payoff_order = OrderSerializer(read_only=True)
     replacement = SubscriptionSerializer(read_only=True)
     replacement_order = serializers.SerializerMethodField()

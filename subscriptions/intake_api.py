@@ -4,21 +4,22 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from emr import intake as intake_review
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission
+from emr.kernel.api import ActionPermission, StrictCharField, StrictModelSerializer
 from emr.models import IntakeResponse
 from subscriptions.models import Subscription
 
 
 class NoteSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=2000)
+    note = StrictCharField(max_length=2000)
 
 
-class IntakeReviewSerializer(serializers.ModelSerializer):
-    order_status = serializers.CharField(source="order.status", default=None, read_only=True)
+class IntakeReviewSerializer(StrictModelSerializer):
+    order_status = StrictCharField(source="order.status", default=None, read_only=True)
     order_kept_status = serializers.SerializerMethodField(
         help_text="Why the order of a rejected intake is not REJECTED (it had shipped), if so."
     )
@@ -51,6 +52,8 @@ class IntakeViewSet(viewsets.GenericViewSet):
     queryset = IntakeResponse.objects.select_related("order")
     serializer_class = IntakeReviewSerializer
     permission_classes = [ActionPermission]
+    # Medical ops review intakes in the browsable API too: its form posts the note as a form.
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
     action_permissions = {
         "reject": "emr.change_intakeresponse",
         "needs_correction": "emr.change_intakeresponse",

@@ -27,6 +27,7 @@ def api_budgets_for_one_busy_address(settings):
     # throttling tests set their own small budgets.
     settings.API_THROTTLE_PER_TOKEN = "1000000/minute"
     settings.API_THROTTLE_PER_ADDRESS = "1000000/minute"
+    settings.API_TOKEN_FAILURES_PER_ADDRESS = "1000000/minute"
 
 
 @pytest.fixture(autouse=True)

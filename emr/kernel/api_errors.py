@@ -6,12 +6,23 @@ views, so the module holding them must not import `rest_framework.views`.
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DataError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from emr.kernel.errors import DomainError
+
+NOT_FOUND = "No such record, or you may not see it."
+
+
+def page_not_found(request, exception):
+    """Django's 404, for an address no URL pattern matches (`/api/v1/orders/0.5/`): under
+    /api/ it is the API's {code, detail}, as the schema documents, not an HTML page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": NOT_FOUND}, status=404)
+    return defaults.page_not_found(request, exception)
 
 
 def exception_handler(exc, context):
@@ -21,7 +32,7 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         return Response(
-            {"code": "not_found", "detail": "No such record, or you may not see it."},
+            {"code": "not_found", "detail": NOT_FOUND},
             status=status.HTTP_404_NOT_FOUND,
         )
     if isinstance(exc, DataError):

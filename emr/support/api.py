@@ -2,13 +2,13 @@
 the admin; a refusal answers {"code", "detail"} through the project's exception handler."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission
+from emr.kernel.api import ActionPermission, StrictCharField, StrictModelSerializer
 from emr.kernel.errors import InvalidInput
 from emr.support.escalations import open_escalation, resolve_escalation
 from emr.support.models import Escalation
@@ -17,11 +17,11 @@ from orders.models import Order
 from subscriptions.models import Subscription
 
 
-class EscalationSerializer(serializers.ModelSerializer):
-    order_number = serializers.CharField(
+class EscalationSerializer(StrictModelSerializer):
+    order_number = StrictCharField(
         source="order.number", read_only=True, default=None, allow_null=True
     )
-    patient_email = serializers.CharField(source="patient.email", read_only=True)
+    patient_email = StrictCharField(source="patient.email", read_only=True)
 
     class Meta:
         model = Escalation
@@ -58,8 +58,8 @@ class OpenEscalationSerializer(serializers.Serializer):
         required=False,
         help_text="Omitted: the route the guide's checklist suggests for this case.",
     )
-    patient_reason = serializers.CharField(max_length=5000)
-    message = serializers.CharField(
+    patient_reason = StrictCharField(max_length=5000)
+    message = StrictCharField(
         max_length=5000, required=False, allow_blank=True, trim_whitespace=False
     )
 
@@ -73,16 +73,19 @@ class OpenEscalationSerializer(serializers.Serializer):
 
 
 class ResolveSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=5000)
+    note = StrictCharField(max_length=5000)
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("status", str, enum=EscalationStatus.values),
-        OpenApiParameter("route", str, enum=EscalationRoute.values),
-        OpenApiParameter("order", int, description="only this order's escalations"),
-        OpenApiParameter("patient", int, description="only this patient's escalations"),
-    ]
+# The filters are the list's: a single escalation is read whatever they say.
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=EscalationStatus.values),
+            OpenApiParameter("route", str, enum=EscalationRoute.values),
+            OpenApiParameter("order", int, description="only this order's escalations"),
+            OpenApiParameter("patient", int, description="only this patient's escalations"),
+        ]
+    )
 )
 class EscalationViewSet(
     mixins.ListModelMixin,

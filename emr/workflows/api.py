@@ -9,22 +9,22 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission
+from emr.kernel.api import ActionPermission, StrictCharField, StrictModelSerializer
 from emr.workflows import catalogue, services
 from emr.workflows.models import Workflow, WorkflowEvent, WorkflowRun
 from emr.workflows.preview import preview_workflow
 from emr.workflows.validation import StepSpec
 
 
-class RunSummarySerializer(serializers.ModelSerializer):
+class RunSummarySerializer(StrictModelSerializer):
     class Meta:
         model = WorkflowRun
         fields = ["id", "workflow", "status", "next_step", "due_at", "last_error"]
 
 
-class WorkflowEventSerializer(serializers.ModelSerializer):
-    type = serializers.CharField(source="event_type")
-    subject = serializers.CharField(source="subject_key")
+class WorkflowEventSerializer(StrictModelSerializer):
+    type = StrictCharField(source="event_type")
+    subject = StrictCharField(source="subject_key")
     runs = RunSummarySerializer(many=True, read_only=True)
 
     class Meta:
@@ -67,11 +67,11 @@ class WorkflowEventViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class StepSerializer(serializers.Serializer):
-    kind = serializers.CharField()
+    kind = StrictCharField()
     config = serializers.DictField(required=False, default=dict)
 
 
-class WorkflowSerializer(serializers.ModelSerializer):
+class WorkflowSerializer(StrictModelSerializer):
     trigger = serializers.ChoiceField(choices=catalogue.EVENT_CHOICES)
     steps = StepSerializer(many=True)
 
@@ -118,19 +118,19 @@ def _specs(steps: list[dict]) -> list[StepSpec]:
 
 class PreviewLineSerializer(serializers.Serializer):
     step_number = serializers.IntegerField()
-    kind = serializers.CharField()
-    outcome = serializers.CharField()
-    detail = serializers.CharField()
+    kind = StrictCharField()
+    outcome = StrictCharField()
+    detail = StrictCharField()
 
 
 class CatalogueEventSerializer(serializers.Serializer):
     """One event a workflow can start on (the shape of `catalogue.describe()`)."""
 
-    name = serializers.CharField()
-    subjectTypes = serializers.ListField(child=serializers.CharField())  # the payload's wire name
-    description = serializers.CharField()
+    name = StrictCharField()
+    subjectTypes = serializers.ListField(child=StrictCharField())  # the payload's wire name
+    description = StrictCharField()
     fields = serializers.DictField(
-        child=serializers.CharField(), help_text="payload path → what it means"
+        child=StrictCharField(), help_text="payload path → what it means"
     )
 
 

@@ -6,18 +6,18 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission
+from emr.kernel.api import ActionPermission, StrictCharField, StrictModelSerializer
 from emr.kernel.errors import InvalidInput
 from integrations.beluga import services
 from integrations.beluga.models import BelugaLog, BelugaVisit
 
 
 class VisitActionReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
 
 
-class BelugaVisitSerializer(serializers.ModelSerializer):
-    order_number = serializers.CharField(source="order.number", read_only=True)
+class BelugaVisitSerializer(StrictModelSerializer):
+    order_number = StrictCharField(source="order.number", read_only=True)
     cancellable = serializers.SerializerMethodField()
 
     class Meta:
@@ -44,7 +44,7 @@ class BelugaVisitSerializer(serializers.ModelSerializer):
         return services.refusal_to_cancel(visit) is None
 
 
-class BelugaLogSerializer(serializers.ModelSerializer):
+class BelugaLogSerializer(StrictModelSerializer):
     class Meta:
         model = BelugaLog
         fields = [

@@ -108,6 +108,13 @@ class GatewayRefused(GatewayError):
     code = "gateway.refused"
 
 
+class InvalidPaymentToken(GatewayRefused):
+    """The gateway does not know the card token (never issued, expired, used up, or a vault
+    record that is gone): no card was asked, so this is no decline. Nothing was charged."""
+
+    code = "gateway.invalid_token"
+
+
 class AlreadyRefunded(GatewayRefused):
     code = "gateway.already_refunded"
 

@@ -45,6 +45,7 @@ from .base import (
     GatewayName,
     GatewayNotConfigured,
     GatewayRefused,
+    InvalidPaymentToken,
     OutcomeUnknown,
     PaymentDeclined,
     PaymentGateway,
@@ -68,6 +69,8 @@ VOID_TOO_LATE = "Only transactions pending settlement can be voided"
 OVER_BALANCE = "may not exceed the transaction balance"
 ALREADY_RETURNED = ("already been fully refunded", "was voided")
 DUPLICATE = "Duplicate transaction"
+# A one-off Collect.js token, or a vault record, NMI does not have (response_code 300).
+UNKNOWN_TOKEN = ("Payment Token does not exist", "Invalid Customer Vault Id")
 
 
 @dataclass(frozen=True)
@@ -451,6 +454,12 @@ class NmiGateway(PaymentGateway):
         says = f"(NMI says: {answer.text})"
         if answer.response == DECLINED:
             return PaymentDeclined(f"The card was declined {says}. Nothing was charged.")
+        if answer.code == REFUSED_BY_GATEWAY and answer.text.startswith(UNKNOWN_TOKEN):
+            # NMI's text is not repeated: it may name the vault id.
+            return InvalidPaymentToken(
+                f"NMI does not know this card token, so the {what} did not happen: it was never "
+                "issued, has expired or was already used. Nothing was charged."
+            )
         if answer.text.startswith(DUPLICATE):
             return GatewayRefused(
                 f"NMI refused the {what} as a duplicate: the same card was charged the same "

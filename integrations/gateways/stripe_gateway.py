@@ -48,6 +48,7 @@ from integrations.gateways.base import (
     GatewayName,
     GatewayNotConfigured,
     GatewayRefused,
+    InvalidPaymentToken,
     OutcomeUnknown,
     PaymentDeclined,
     PaymentGateway,
@@ -110,7 +111,7 @@ class StripeGateway(PaymentGateway):
             self._api = client.v1
 
     def save_card(self, *, token: str, customer_reference: str, email: str = "") -> SavedCard:
-        with self._errors("save the card"):
+        with self._errors("save the card", card_token=True):
             customer = self._find_customer(customer_reference) or self._create_customer(
                 customer_reference, email
             )
@@ -153,7 +154,7 @@ class StripeGateway(PaymentGateway):
             params |= {"customer": customer_id, "off_session": True}
         if description:
             params["description"] = description
-        with self._errors("charge the card"):
+        with self._errors("charge the card", card_token=True):
             intent = self._client.payment_intents.create(
                 params=params, options={"idempotency_key": reference}
             )
@@ -235,8 +236,12 @@ class StripeGateway(PaymentGateway):
         return self._client.customers.create(params=params)
 
     @contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        """Turn every SDK error into a GatewayError that says what happened while doing `action`."""
+    def _errors(self, action: str, *, card_token: bool = False) -> Iterator[None]:
+        """Turn every SDK error into a GatewayError that says what happened while doing `action`.
+
+        `card_token`: the call names a card by its token, so Stripe's "no such payment method"
+        (a 404 or `resource_missing` on `payment_method`) is an unknown token, not a refusal.
+        """
         try:
             yield
         except stripe.CardError as error:
@@ -258,6 +263,12 @@ class StripeGateway(PaymentGateway):
                 "request, so it was not repeated."
             ) from error
         except stripe.InvalidRequestError as error:
+            if card_token and _names_a_missing_payment_method(error):
+                # Not chained, and Stripe's text is not repeated: it quotes the token.
+                raise InvalidPaymentToken(
+                    f"Stripe does not know this card token, so it could not {action}: it was "
+                    "never issued, has expired or was already used. Nothing was charged."
+                ) from None
             if error.code == "charge_already_refunded":
                 raise AlreadyRefunded(
                     f"Stripe refused to {action}: the payment has already been fully refunded."
@@ -278,6 +289,13 @@ class StripeGateway(PaymentGateway):
             raise GatewayError(f"Stripe could not {action}: {_stripe_says(error)}") from error
         except stripe.StripeError as error:
             raise GatewayError(f"Stripe could not {action}: {_stripe_says(error)}") from error
+
+
+def _names_a_missing_payment_method(error: stripe.InvalidRequestError) -> bool:
+    # Stripe: `resource_missing` on `payment_method`; a look-alike without codes (localstripe)
+    # answers a bare 404, which in a call naming one card and no other object means the card.
+    missing = error.code == "resource_missing" or error.http_status == 404
+    return missing and getattr(error, "param", None) in (None, "payment_method")
 
 
 def _refund_target(transaction_id: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from emr.kernel.actors import Actor, Door
-from emr.kernel.api import ActionPermission
+from emr.kernel.api import ActionPermission, StrictCharField, StrictModelSerializer
 from emr.kernel.errors import InvalidInput
 from integrations.pharmacy import services
 from integrations.pharmacy.errors import ManualVerificationRequired
@@ -15,23 +15,23 @@ from integrations.pharmacy.states import VOIDABLE_PHARMACIES, FulfilmentFinding
 
 
 class PharmacyActionReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
 
 
 class FulfilmentCheckInputSerializer(serializers.Serializer):
     finding = serializers.ChoiceField(choices=FulfilmentFinding.choices)
-    note = serializers.CharField(max_length=2000)
+    note = StrictCharField(max_length=2000)
 
 
-class FulfilmentCheckSerializer(serializers.ModelSerializer):
+class FulfilmentCheckSerializer(StrictModelSerializer):
     class Meta:
         model = FulfilmentCheck
         fields = ["id", "finding", "note", "checked_by", "checked_at"]
         read_only_fields = fields
 
 
-class PharmacyOrderSerializer(serializers.ModelSerializer):
-    order_number = serializers.CharField(source="order.number", read_only=True)
+class PharmacyOrderSerializer(StrictModelSerializer):
+    order_number = StrictCharField(source="order.number", read_only=True)
     cancellation = serializers.SerializerMethodField(
         help_text="How a cancellation works at this pharmacy: `void` (DispensePro, before "
         "shipment) or `verify_with_pharmacy`, with the sentence CS needs."

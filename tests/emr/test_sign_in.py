@@ -6,9 +6,11 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from emr.kernel.api import AddressRateThrottle, TokenRateThrottle
@@ -115,3 +117,27 @@ def test_the_api_throttles_one_address_across_tokens(cs_user, billing_admin, set
 def test_weak_staff_passwords_are_refused(weak):
     with pytest.raises(ValidationError):
         validate_password(weak, user=UserFactory.build(username="cs-agent"))
+
+
+def test_wrong_api_tokens_are_throttled_per_address(cs_user, settings):
+    # Throttles run after authentication, which refuses a wrong token first: without this
+    # budget guessing tokens would never be slowed down.
+    settings.API_TOKEN_FAILURES_PER_ADDRESS = "3/hour"
+    cache.delete("api_token_failures_10.6.6.6")
+    cache.delete("api_token_failures_10.1.2.3")
+    right = Token.objects.create(user=cs_user).key
+    guesser = APIClient(REMOTE_ADDR="10.6.6.6")
+
+    answers = [
+        guesser.get("/api/v1/orders/", HTTP_AUTHORIZATION=f"Token wrong{n}").status_code
+        for n in range(4)
+    ]
+    lucky = guesser.get("/api/v1/orders/", HTTP_AUTHORIZATION=f"Token {right}")
+
+    assert answers == [401, 401, 401, 429]
+    # Over the budget even the right token waits: a right guess looks like a wrong one.
+    assert lucky.status_code == 429
+    assert lucky.json()["code"] == "throttled"
+    assert "Too many wrong API tokens" in lucky.json()["detail"]
+    clinic = APIClient(REMOTE_ADDR="10.1.2.3")
+    assert clinic.get("/api/v1/orders/", HTTP_AUTHORIZATION=f"Token {right}").status_code == 200

@@ -15,6 +15,7 @@ from integrations.gateways.base import (
     GatewayError,
     GatewayNotConfigured,
     GatewayRefused,
+    InvalidPaymentToken,
     OutcomeUnknown,
     PaymentDeclined,
     RefundMethod,
@@ -82,7 +83,7 @@ def test_save_card_vaults_it_and_returns_only_masked_details(gateway, nmi):
 
 
 def test_save_card_refuses_an_unknown_token(gateway):
-    with pytest.raises(GatewayRefused, match="Payment Token does not exist"):
+    with pytest.raises(InvalidPaymentToken, match="NMI does not know this card token"):
         gateway.save_card(token="nmi_tok_unknown", customer_reference="PAT-000001")
 
 
