@@ -54,9 +54,9 @@ class ScrubFilter(logging.Filter):
                 key: scrub(value) if isinstance(value, str) else value
                 for key, value in fields.items()
             }
-        if record.exc_info:
+        if record.exc_info and not record.exc_text:
+            # Formatters print exc_text as it is when it is set: the scrubbed traceback.
             record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
         return True
 
 

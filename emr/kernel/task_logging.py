@@ -39,7 +39,8 @@ def _stamp(headers=None, **_):
 
 def _started(task_id=None, task=None, **_):
     given = getattr(task.request, HEADER, None) or (task.request.headers or {}).get(HEADER)
-    token = request_id.enter(request_id.accept(given) if given else task_id)
+    # No header: an eager task runs inside its caller's request; a beat tick's task is its own.
+    token = request_id.enter(request_id.accept(given) if given else request_id.current() or task_id)
     _running[task_id] = (token, time.perf_counter())
 
 
