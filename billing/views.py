@@ -6,7 +6,7 @@ from billing.nmi_webhook import NmiEvent, receive_nmi_event
 from billing.stripe_webhook import receive_stripe_event
 from emr.kernel.errors import DomainError
 from integrations.inbox import Malformed
-from integrations.webhooks import receive_signed, signed_like_nmi
+from integrations.webhooks import count_webhook, receipt_outcome, receive_signed, signed_like_nmi
 
 
 @csrf_exempt
@@ -17,7 +17,9 @@ def stripe_webhook(request):
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")
         )
     except DomainError as error:
+        count_webhook("stripe", error.code)
         return JsonResponse({"code": error.code, "detail": error.detail}, status=error.http_status)
+    count_webhook("stripe", receipt_outcome(receipt))
     if receipt.malformed:
         return JsonResponse({"code": Malformed.code, "detail": receipt.detail}, status=400)
     return JsonResponse(

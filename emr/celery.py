@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+from emr.kernel import task_logging
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "emr.settings")
 
 app = Celery("emr")
@@ -67,6 +69,14 @@ app.conf.update(
             "options": {"expires": 55},
         },
         "audit-chain-digest": {"task": "audit.write_chain_digest", "schedule": 86400.0},
+        # What /readyz reads to know beat (and a worker behind it) is alive.
+        "beat-heartbeat": {
+            "task": "emr.beat_heartbeat",
+            "schedule": 60.0,
+            "options": {"expires": 55},
+        },
     },
 )
 app.autodiscover_tasks()
+# Request ids into task headers and one log line per task, in every process that loads the app.
+task_logging.connect()

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer (refusals of the middleware below included) is timed and logged.
+    "emr.kernel.request_logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "emr.kernel.request_guard.RequestGuardMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -74,7 +76,7 @@ MIDDLEWARE = [
 
 if not DEBUG:
     # Production serves the collected static files itself (gunicorn has no static handler).
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "emr.urls"
 WSGI_APPLICATION = "emr.wsgi.application"
@@ -105,6 +107,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A database host that stops answering fails a request (and /readyz) in seconds, not hangs.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -379,15 +385,47 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
+# --- Operating it: logs, readiness, metrics --------------------------------------------------
+# JSON lines (emr/kernel/log_format.py) for log shippers; the plain format on a developer's
+# machine. Both are scrubbed of PHI, tokens and card numbers.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"scrub": {"()": "emr.kernel.log_format.ScrubFilter"}},
+    "formatters": {
+        "plain": {
+            "()": "emr.kernel.log_format.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "emr.kernel.log_format.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["scrub"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # The SDK logs every request at INFO; our adapters log what matters.
         "stripe": {"level": "WARNING"},
+        # Django's own per-request line repeats emr.requests' without the request id.
+        "django.server": {"level": "WARNING"},
     },
 }
+# Celery keeps the logging configured here instead of installing its own handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# /readyz answers 503 past these: how old the beat's heartbeat may be, how old the oldest
+# undelivered workflow event (an age of 0 turns its check off), and how many gateway attempts
+# may still be pending once their janitor should have resolved them (older than the janitor's own
+# threshold plus this grace, one janitor period).
+READYZ_BEAT_MAX_AGE_SECONDS = env.int("READYZ_BEAT_MAX_AGE_SECONDS", default=180)
+READYZ_OUTBOX_MAX_LAG_SECONDS = env.int("READYZ_OUTBOX_MAX_LAG_SECONDS", default=300)
+READYZ_MAX_STUCK_ATTEMPTS = env.int("READYZ_MAX_STUCK_ATTEMPTS", default=5)
+READYZ_JANITOR_GRACE_SECONDS = env.int("READYZ_JANITOR_GRACE_SECONDS", default=180)
+# /metrics answers staff who are signed in, and scrapers sending "Authorization: Bearer <this>".
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

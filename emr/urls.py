@@ -4,7 +4,8 @@ from django.views.generic import RedirectView
 
 from billing.views import nmi_webhook, stripe_webhook
 from emr import staff_two_factor
-from emr.health import healthz
+from emr.health import healthz, readyz
+from emr.metrics_view import metrics
 from integrations.beluga import webhooks as beluga_webhooks
 from integrations.pharmacy import webhooks as pharmacy_webhooks
 
@@ -19,6 +20,8 @@ urlpatterns = [
     path("admin/two-factor/", staff_two_factor.set_up, name=staff_two_factor.SETUP_URL_NAME),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("api/v1/", include("emr.api_urls")),
     path("patient/", include("emr.portal.urls")),
     path("audit/dashboard/", include("audit.dashboard_urls")),

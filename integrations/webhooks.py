@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
+from emr.kernel import metrics
 from emr.kernel.errors import InvalidInput
 from integrations.inbox import Malformed, Receipt
 from integrations.signing import verify, verify_nmi
@@ -61,24 +62,37 @@ def receive_signed(
     `receive` stores and processes it."""
     secret = getattr(settings, key_setting)
     if not secret:
+        count_webhook(sender, "webhook.not_configured")
         return _refuse(503, "webhook.not_configured", f"{key_setting} is not set.")
     try:
         signature(request, secret)
         event = parse(json.loads(request.body))
     except ValueError:
         logger.warning("%s webhook refused: not JSON", sender)
+        count_webhook(sender, "webhook.invalid")
         return _refuse(400, "webhook.invalid", "The body is not JSON.")
     except InvalidInput as refusal:
         logger.warning("%s webhook refused: %s", sender, refusal.code)
+        count_webhook(sender, refusal.code)
         return _refuse(400, refusal.code, refusal.detail)
     receipt = receive(event)
     logger.info("%s webhook %s: %s", sender, receipt.event_id, receipt.outcome)
+    count_webhook(sender, receipt_outcome(receipt))
     if receipt.malformed:
         return _refuse(400, Malformed.code, receipt.detail)
     return JsonResponse(
         {"eventId": receipt.event_id, "outcome": receipt.outcome, "duplicate": receipt.duplicate},
         status=receipt.http_status,
     )
+
+
+def receipt_outcome(receipt: Receipt) -> str:
+    """The outcome a webhook counter records: the stored outcome, or that it was a replay."""
+    return "duplicate" if receipt.duplicate else str(receipt.outcome).lower()
+
+
+def count_webhook(sender: str, outcome: str) -> None:
+    metrics.WEBHOOKS.labels(sender.lower(), outcome).inc()
 
 
 def _refuse(status: int, code: str, detail: str) -> JsonResponse:

@@ -26,6 +26,7 @@ from django.utils import timezone
 from billing.models import PaymentMethod
 from billing.payments import PaymentRequired, active_gateway, charge_invoice
 from billing.states import Gateway, InvoiceStatus
+from emr.kernel import metrics
 from emr.kernel.actors import Actor, Door, acting
 from emr.kernel.errors import DomainError, InvalidInput, StateConflict
 from emr.kernel.services import require_reason, service_transaction
@@ -317,6 +318,7 @@ def run_billing_cycle(
     due = Subscription.objects.filter(status=S.ACTIVE, next_billing_at__lte=as_of)
     return _sweep(
         due,
+        kind="renewal",
         date_field="next_billing_at",
         as_of=as_of,
         limit=limit,
@@ -402,6 +404,7 @@ def retry_recovery_charges(
     )
     return _sweep(
         due,
+        kind="recovery_retry",
         date_field="recovery_next_retry_at",
         as_of=as_of,
         limit=limit,
@@ -500,6 +503,7 @@ def _notify_upcoming_renewal(subscription_id: int, *, renews_at: datetime, actor
 def _sweep(
     due: QuerySet,
     *,
+    kind: str,
     date_field: str,
     as_of: datetime,
     limit: int | None,
@@ -520,6 +524,7 @@ def _sweep(
             logger.warning("%s %s not billed: %s", due.model.__name__, pk, refused)
             outcome = f"refused:{refused.code}"
         summary.outcomes[outcome] += 1
+        metrics.RENEWALS.labels(kind, outcome).inc()
         # The limit counts real work only, so rows that are refused every time can never fill
         # a batch and keep the rest waiting.
         if outcome != SKIPPED and not outcome.startswith("refused:"):

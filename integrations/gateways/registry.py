@@ -11,6 +11,7 @@ import hashlib
 from django.conf import settings
 
 from integrations.gateways.base import GatewayName, GatewayNotConfigured, PaymentGateway
+from integrations.gateways.instrumented import Instrumented
 from integrations.gateways.nmi_gateway import NmiGateway
 from integrations.gateways.stripe_gateway import StripeGateway
 
@@ -47,7 +48,8 @@ def is_configured(gateway: str) -> bool:
 
 
 def gateway_for(gateway: str) -> PaymentGateway:
-    """The adapter for `gateway`; raises GatewayNotConfigured when its settings are missing."""
+    """The adapter for `gateway` (timed, counted and logged); raises GatewayNotConfigured when
+    its settings are missing."""
     if not is_configured(gateway):
         raise GatewayNotConfigured(
             f"The {gateway} payment gateway is not configured on this server. "
@@ -56,16 +58,18 @@ def gateway_for(gateway: str) -> PaymentGateway:
     name = GatewayName(gateway)
     timeout = settings.GATEWAY_TIMEOUT_SECONDS
     if name == GatewayName.STRIPE:
-        return StripeGateway(
+        adapter = StripeGateway(
             api_key=settings.STRIPE_SECRET_KEY,
             api_base=settings.STRIPE_API_BASE,
             merchant_account=merchant_account(name),
             timeout=timeout,
         )
-    return NmiGateway(
-        security_key=settings.NMI_SECURITY_KEY,
-        api_url=settings.NMI_API_URL,
-        query_url=settings.NMI_QUERY_URL,
-        merchant_account=merchant_account(name),
-        timeout=timeout,
-    )
+    else:
+        adapter = NmiGateway(
+            security_key=settings.NMI_SECURITY_KEY,
+            api_url=settings.NMI_API_URL,
+            query_url=settings.NMI_QUERY_URL,
+            merchant_account=merchant_account(name),
+            timeout=timeout,
+        )
+    return Instrumented(adapter)
