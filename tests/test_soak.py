@@ -9,7 +9,7 @@ from bench.soak import SHORT, run_soak
 pytestmark = [pytest.mark.soak, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_short_soak_across_processes_keeps_every_invariant(tmp_path, capsys):
+def test_a_short_soak_across_processes_keeps_every_invariant(tmp_path):
     report = run_soak(SHORT, work_dir=tmp_path, out=lambda line: None)
 
     assert not report.broken, report.text
