@@ -620,9 +620,13 @@ def drain(stack: Stack, config: SoakConfig) -> dict[str, int]:
     from emr.workflows.dispatch import dispatch_pending
 
     set_faults(stack, {})
-    deadline = time.monotonic() + config.drain_seconds
+    # The deadline moves on while the backlog shrinks: on a starved machine the two workers may
+    # need longer to work off the queue, and a slow drain is not a lost task. It stops at three
+    # times drain_seconds, or at drain_seconds without progress.
+    started = time.monotonic()
+    deadline = started + config.drain_seconds
     left: dict[str, int] = {}
-    quiet_rounds = 0
+    quiet_rounds, smallest = 0, None
     while time.monotonic() < deadline:
         time.sleep(2)
         with open(os.devnull, "w") as quiet:
@@ -632,7 +636,13 @@ def drain(stack: Stack, config: SoakConfig) -> dict[str, int]:
                 )
         dispatch_pending(older_than=timedelta(seconds=2))
         left = in_flight(stack)
-        quiet_rounds = quiet_rounds + 1 if not any(left.values()) else 0
+        backlog = sum(left.values())
+        if smallest is None or backlog < smallest:
+            smallest = backlog
+            deadline = min(
+                time.monotonic() + config.drain_seconds, started + 3 * config.drain_seconds
+            )
+        quiet_rounds = quiet_rounds + 1 if not backlog else 0
         if quiet_rounds >= 2:  # nothing left twice in a row: the janitors are done
             break
     return left
