@@ -331,7 +331,9 @@ def record_successful_charge(
         invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
         set_invoice_status(invoice, InvoiceStatus.PAID)
         emit("invoice.paid", subject=invoice, actor=actor)
-        recalculate_status(order=order, actor=actor, reason=reason)
+        # The recalculated order, not the one locked above: a reaction that saves it must not
+        # write the status it had before into its history.
+        order = recalculate_status(order=order, actor=actor, reason=reason)
         publish(InvoicePaid(invoice=invoice, order=order, actor=actor))
     return payment
 

@@ -7,12 +7,15 @@ enqueue is logged, never raised into a request whose change already committed. T
 """
 
 import logging
+import threading
 from functools import partial
 
 from celery import current_app
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+
+_IMPORTING = threading.Lock()
 
 
 def enqueue_after_commit(task_name: str, *args) -> None:
@@ -21,9 +24,8 @@ def enqueue_after_commit(task_name: str, *args) -> None:
 
 
 def enqueue(task_name: str, *args) -> None:
-    task = _task(task_name)
     try:
-        task.delay(*args)
+        _task(task_name).delay(*args)
     except Exception:  # the broker's errors are many; the sweeps recover from all of them
         logger.exception("Could not enqueue %s%s; the beat sweep will pick it up.", task_name, args)
 
@@ -31,6 +33,10 @@ def enqueue(task_name: str, *args) -> None:
 def _task(task_name: str):
     tasks = current_app.tasks
     if task_name not in tasks:
-        # A web process imports the apps' tasks modules the first time it enqueues one.
-        current_app.loader.import_default_modules()
+        # A web process imports the apps' tasks modules the first time it enqueues one, one
+        # thread at a time: while a first thread imports them, Celery's autodiscovery answers a
+        # second one with nothing (its guard against recursion), and the task would be missing.
+        with _IMPORTING:
+            if task_name not in tasks:
+                current_app.loader.import_default_modules()
     return tasks[task_name]

@@ -1,5 +1,5 @@
 """Plumbing the local fake servers share: JSON over HTTP, signed webhook delivery, a queue of
-injected faults, a log of the requests received, and the serve loop.
+injected faults, random faults for a soak, a log of the requests received, and the serve loop.
 
 Each fake keeps its own protocol, rules and error shapes; nothing here knows about them. The
 webhook signer is deliberately the fakes' own (not integrations.signing): a fake that borrowed the
@@ -9,10 +9,12 @@ app's signer could not catch a mistake in it.
 import hashlib
 import hmac
 import json
+import random
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -48,6 +50,66 @@ class FaultQueue(Generic[FaultT]):
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+
+
+class FaultDice:
+    """Random faults for a soak (`POST /_fake/chaos`), off until configured.
+
+    Each request of a targeted kind draws from a seeded generator: "drop" (the request is
+    applied, then the connection closes unanswered), "slow" (applied, answered after
+    `slow_seconds`: beyond the client's timeout) or "refuse" (the gateway's own "try again"
+    answer, nothing applied). Each fake maps these onto its protocol. What was injected is
+    counted by fault and request kind (`GET /_fake/chaos`).
+    """
+
+    FAULTS = ("drop", "slow", "refuse")
+
+    def __init__(self, kinds: set[str]) -> None:
+        self._kinds = kinds
+        self._lock = threading.Lock()
+        self.configure({})
+
+    def configure(self, spec: Any) -> dict[str, Any]:
+        """`{"seed", "drop", "slow", "refuse" (probabilities), "slow_seconds", "on": [kinds]}`;
+        `{}` turns the faults off. Raises ValueError for a spec that is not one."""
+        if not isinstance(spec, dict):
+            raise ValueError("expected a JSON object")
+        rates = {fault: float(spec.get(fault, 0)) for fault in self.FAULTS}
+        on = set(spec.get("on", sorted(self._kinds)))
+        if not all(0 <= rate <= 1 for rate in rates.values()) or sum(rates.values()) > 1:
+            raise ValueError("each of drop, slow, refuse is a probability; together at most 1")
+        if not on <= self._kinds:
+            raise ValueError(f"on: request kinds among {sorted(self._kinds)}")
+        with self._lock:
+            self._rng = random.Random(spec.get("seed", 0))
+            self._rates, self._on = rates, on
+            self.slow_seconds = float(spec.get("slow_seconds", 5))
+            self._injected: Counter[tuple[str, str]] = Counter()
+        return self.status()
+
+    def draw(self, kind: str) -> str | None:
+        with self._lock:
+            if kind not in self._on or not any(self._rates.values()):
+                return None
+            roll = self._rng.random()
+            for fault in self.FAULTS:
+                if roll < self._rates[fault]:
+                    self._injected[fault, kind] += 1
+                    return fault
+                roll -= self._rates[fault]
+        return None
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            injected: dict[str, dict[str, int]] = {}
+            for (fault, kind), count in sorted(self._injected.items()):
+                injected.setdefault(fault, {})[kind] = count
+            return {
+                "rates": dict(self._rates),
+                "on": sorted(self._on),
+                "slow_seconds": self.slow_seconds,
+                "injected": injected,
+            }
 
 
 class RequestLog:

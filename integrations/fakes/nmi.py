@@ -93,6 +93,11 @@ Test control API (JSON), for tests only:
                               drop_after_apply: apply, then close the connection unanswered;
                               settle_before: settle everything pending, then apply (the race
                               where settlement lands between a lookup and a void).
+  POST /_fake/chaos           {"seed", "drop", "slow", "refuse" (probabilities), "slow_seconds",
+                               "on": [request kinds]}: random faults for a soak, off by default
+                              ({} turns them off). drop is drop_after_apply, slow is hang for
+                              slow_seconds, refuse is fail (common.FaultDice); a queued fault
+                              goes first. GET /_fake/chaos: the settings and what was injected.
   GET  /_fake/transactions    the ledger: every sale, refund and void, oldest first
   POST /_fake/reset           forget all transactions, vault records and faults
 """
@@ -123,7 +128,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.etree import ElementTree as ET
 
-from integrations.fakes.common import FaultQueue, serve
+from integrations.fakes.common import FaultDice, FaultQueue, serve
 
 DEFAULT_DUP_SECONDS = 1200  # NMI's default duplicate window
 TEST_MODE_DECLINE_BELOW_CENTS = 100
@@ -140,6 +145,8 @@ FAKE_MERCHANT = {"id": "900001", "name": "Fake NMI merchant"}
 
 FAULT_KINDS = {"fail", "hang", "drop_after_apply", "settle_before"}
 REQUEST_KINDS = {"sale", "refund", "void", "add_customer", "query"}
+# A soak's random faults (common.FaultDice) as this fake's own: "refuse" is NMI's system error.
+DICE_FAULTS = {"drop": "drop_after_apply", "slow": "hang", "refuse": "fail"}
 
 
 @dataclass(frozen=True)
@@ -345,6 +352,7 @@ class FakeNmi:
         self._transactions: dict[str, Transaction] = {}
         self._vault: dict[str, FakeCard] = {}
         self.faults: FaultQueue[Fault] = FaultQueue()
+        self.dice = FaultDice(REQUEST_KINDS)
 
     def authenticates(self, form: dict[str, str]) -> bool:
         return hmac.compare_digest(form.get("security_key", ""), self.security_key)
@@ -665,6 +673,7 @@ class FakeNmi:
             self._vault.clear()
             self._collected.clear()
         self.faults.clear()
+        self.dice.configure({})
         if self.webhooks is not None:
             self.webhooks.forget()
 
@@ -787,6 +796,8 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
             self._send_json(self.server.nmi.ledger())
         elif path == "/_fake/webhooks":
             self._with_webhooks(lambda webhooks: self._send_json(webhooks.status()))
+        elif path == "/_fake/chaos":
+            self._send_json(self.server.nmi.dice.status())
         else:
             self.send_error(HTTPStatus.NOT_FOUND)
 
@@ -805,6 +816,8 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
             self._send_json({"settled": True})
         elif path == "/_fake/faults":
             self._add_fault()
+        elif path == "/_fake/chaos":
+            self._configure_chaos()
         elif path == "/_fake/reset":
             nmi.reset()
             self._send_json({"reset": True})
@@ -854,7 +867,8 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
         self, path: str, handle: NmiEndpoint, fail: NmiEndpoint, content_type: str
     ) -> None:
         form = dict(parse_qsl(self._read_body().decode(), keep_blank_values=True))
-        fault = self.server.nmi.faults.take(request_kind(path, form)) or NO_FAULT
+        kind = request_kind(path, form)
+        fault = self.server.nmi.faults.take(kind) or self._rolled_fault(kind)
         if fault.kind == "fail":
             self._send(fail(form), content_type)
             return
@@ -867,6 +881,19 @@ class FakeNmiHandler(BaseHTTPRequestHandler):
         if fault.kind == "hang":
             time.sleep(fault.seconds)
         self._send(answer, content_type)
+
+    def _rolled_fault(self, kind: str) -> Fault:
+        dice = self.server.nmi.dice
+        rolled = dice.draw(kind)
+        if rolled is None:
+            return NO_FAULT
+        return Fault(kind=DICE_FAULTS[rolled], seconds=dice.slow_seconds, on=kind)
+
+    def _configure_chaos(self) -> None:
+        try:
+            self._send_json(self.server.nmi.dice.configure(json.loads(self._read_body() or b"{}")))
+        except (ValueError, TypeError) as invalid:
+            self._send_json({"error": str(invalid)}, HTTPStatus.BAD_REQUEST)
 
     def _add_fault(self) -> None:
         fault = parse_fault(self._read_body())

@@ -47,7 +47,14 @@ Test control API (JSON, no auth, tests only):
         connection is closed without one (drop_after_apply)
     POST /_fake/dashboard_refund {"payment_intent", "amount"?}   a refund made outside our app
     POST /_fake/disputes {"payment_intent"}
+    POST /_fake/chaos {"seed", "drop", "slow", "refuse", "slow_seconds", "on": ["charge", "refund",
+        "other"]}   random faults for a soak (common.FaultDice), off by default ({} turns them off):
+        drop is drop_after_apply, slow is hang for slow_seconds, refuse is Stripe's 429
+        `rate_limit` (nothing applied, not stored for the idempotency key); `charge` is POST
+        /v1/payment_intents, `refund` POST /v1/refunds, `other` the rest. GET /_fake/chaos: the
+        settings and what was injected.
     GET  /_fake/refunds                                 every refund, oldest first
+    GET  /_fake/ledger   every charge that took money and every refund, with its reference
     GET  /_fake/webhooks                                {"undelivered": n} (0: all answered)
     POST /_fake/reset
 """
@@ -71,6 +78,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
+
+from integrations.fakes.common import FaultDice
 
 
 @dataclass(frozen=True)
@@ -239,6 +248,7 @@ class FakeStripe:
         self.publishable_key = publishable_key
         self.webhooks = webhooks
         self.lock = threading.Lock()
+        self.dice = FaultDice({"charge", "refund", "other"})
         self.reset()
 
     def reset(self) -> None:
@@ -248,6 +258,8 @@ class FakeStripe:
         self.next_refund_status = "succeeded"
         self.next_refund_failure_reason: str | None = None
         self.next_fault: tuple[str, float] | None = None
+        if hasattr(self, "dice"):
+            self.dice.configure({})
 
     # --- the API ---
 
@@ -528,9 +540,46 @@ class FakeStripe:
         self.next_fault = (params["next"], float(params.get("seconds", 5)))
         return {"next": params["next"]}
 
-    def take_fault(self) -> tuple[str, float] | None:
+    def take_fault(self, kind: str) -> tuple[str, float] | None:
+        """The queued fault, else one the dice roll for this request kind."""
         fault, self.next_fault = self.next_fault, None
+        if fault is None and (rolled := self.dice.draw(kind)):
+            fault = (DICE_FAULTS[rolled], self.dice.slow_seconds)
         return fault
+
+    def configure_chaos(self, params: dict) -> dict:
+        try:
+            return self.dice.configure(params)
+        except (ValueError, TypeError) as invalid:
+            raise StripeApiError(400, str(invalid)) from None
+
+    def chaos_status(self, params: dict) -> dict:
+        return self.dice.status()
+
+    def ledger(self, params: dict) -> dict:
+        """What moved money: charges that succeeded, and every refund (its status says whether
+        it holds money back from its charge)."""
+        charges = [
+            {
+                "id": intent["id"],
+                "amount": intent["amount"],
+                "currency": intent["currency"],
+                "reference": intent["metadata"].get("reference"),
+            }
+            for intent in self._all("payment_intent")
+            if intent["status"] == "succeeded"
+        ]
+        refunds = [
+            {
+                "id": refund["id"],
+                "payment_intent": refund["payment_intent"],
+                "amount": refund["amount"],
+                "status": refund["status"],
+                "reference": refund["metadata"].get("reference"),
+            }
+            for refund in self._all("refund")
+        ]
+        return {"charges": charges, "refunds": refunds}
 
     def refund_ledger(self, params: dict) -> dict:
         return {"object": "list", "data": self._all("refund")}
@@ -741,6 +790,9 @@ def _control_routes(fake: FakeStripe):
         ("POST", r"/_fake/dashboard_refund", fake.dashboard_refund),
         ("POST", r"/_fake/disputes", fake.open_dispute),
         ("GET", r"/_fake/refunds", fake.refund_ledger),
+        ("GET", r"/_fake/ledger", fake.ledger),
+        ("POST", r"/_fake/chaos", fake.configure_chaos),
+        ("GET", r"/_fake/chaos", fake.chaos_status),
         ("GET", r"/_fake/webhooks", fake.webhook_backlog),
         ("POST", r"/_fake/reset", fake.reset_all),
     ]
@@ -752,6 +804,29 @@ def _route(routes, method: str, path: str):
         if route_method == method and match:
             return lambda params: handler(params, *match.groups())
     raise StripeApiError(404, f"Unrecognized request URL ({method}: {path}).")
+
+
+# A soak's random faults (common.FaultDice) as this fake's own.
+DICE_FAULTS = {"drop": "drop_after_apply", "slow": "hang", "refuse": "refuse"}
+
+# Stripe's answer when it refuses a request for load: nothing happened, so it may be sent again.
+RATE_LIMITED = (
+    429,
+    StripeApiError(
+        429,
+        "Too many requests hit the API too quickly. We recommend an exponential backoff of your "
+        "requests.",
+        code="rate_limit",
+    ).body,
+)
+
+
+def _request_kind(method: str, path: str) -> str:
+    if method == "POST" and path == "/v1/payment_intents":
+        return "charge"
+    if method == "POST" and path == "/v1/refunds":
+        return "refund"
+    return "other"
 
 
 def _error_answer(error: Exception) -> tuple[int, dict]:
@@ -801,7 +876,10 @@ def make_handler(fake: FakeStripe, *, verbose: bool = False):
                 return
             key = self.headers.get("Idempotency-Key") if self.command == "POST" else None
             with fake.lock:
-                fault = fake.take_fault()
+                fault = fake.take_fault(_request_kind(self.command, path))
+                if fault and fault[0] == "refuse":
+                    self._respond(*RATE_LIMITED)  # refused before anything is applied
+                    return
                 try:
                     handler = _route(api_routes, self.command, path)
                     status, body, replayed = fake.call(handler, path, params, key)

@@ -62,6 +62,21 @@ def test_a_due_renewal_is_charged_and_the_next_date_advances(clock, subscribe):
     assert events("subscription.renewal_order_created", renewal) == 1
 
 
+def test_a_paid_renewal_s_history_ends_with_the_status_it_has(clock, subscribe):
+    # Found by bench/soak.py: clearing the renewal's retry lease saved a stale copy of the order,
+    # so its audit history said it went back to PENDING after it was paid.
+    subscription = subscribe()
+    clock.move_to(ONE_MONTH_LATER + timedelta(hours=1), tick=False)
+
+    run_billing_cycle()
+
+    renewal = subscription.orders.get(kind=OrderKind.RECURRING)
+    statuses = list(renewal.history.order_by("history_date").values_list("status", flat=True))
+    assert renewal.status == OrderStatus.PROCESSING
+    assert statuses[-1] == OrderStatus.PROCESSING
+    assert OrderStatus.PENDING not in statuses[statuses.index(OrderStatus.PROCESSING) :]
+
+
 def test_nothing_is_billed_before_the_date(clock, subscribe):
     subscription = subscribe()
     clock.move_to(ONE_MONTH_LATER - timedelta(minutes=1), tick=False)
