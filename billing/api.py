@@ -254,7 +254,7 @@ class PackageViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.
 
     queryset = packages.with_usage(
         SessionPackage.objects.select_related("order_item__order").prefetch_related("redemptions")
-    )
+    ).order_by("-opened_at", "-id")
     serializer_class = PackageSerializer
     permission_classes = [ActionPermission]
     action_permissions = {"redemptions": "billing.add_sessionredemption"}
