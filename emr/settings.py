@@ -241,7 +241,14 @@ else:
     # The transport does not create its folders, and any process may publish first.
     for folder in ("queue", "processed", "control"):
         (VAR_DIR / "celery" / folder).mkdir(parents=True, exist_ok=True)
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # On disk, not per process: web, worker and beat share lockout counters, throttles and the
+    # beat heartbeat /readyz reads, as they share Redis in production.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Subscriptions --------------------------------------------------------------------------
