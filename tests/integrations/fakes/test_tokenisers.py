@@ -5,7 +5,7 @@ and answers with a token our adapters save as a card, by brand and last four onl
 import pytest
 import requests
 
-from integrations.gateways.base import GatewayRefused
+from integrations.gateways.base import InvalidPaymentToken
 from tests.fixtures.nmi import TEST_TOKENIZATION_KEY
 from tests.fixtures.stripe import STRIPE_PUBLISHABLE_TEST_KEY, new_reference
 from tests.integrations.gateways.test_nmi_gateway import make_gateway
@@ -84,7 +84,8 @@ def test_the_collect_js_stand_in_tokenises_a_test_card_once(nmi):
     saved = gateway.save_card(token=answer["token"], customer_reference="PAT-000001")
     card = saved.card
     assert (card.brand, card.last4, card.exp_month, card.exp_year) == ("visa", "1111", 9, 2041)
-    with pytest.raises(GatewayRefused, match="Payment Token does not exist"):
+    # A Collect.js token works once: the second use is an unknown token, not a decline.
+    with pytest.raises(InvalidPaymentToken, match="does not know this card token"):
         gateway.save_card(token=answer["token"], customer_reference="PAT-000002")
 
 
