@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -63,6 +64,7 @@ GATEWAY_TIMEOUT_SECONDS = 2
 SLOW_ANSWER_SECONDS = 3
 RECONCILE_AFTER_SECONDS = 4
 STRIPE_KEY, STRIPE_WEBHOOK_SECRET = "sk_test_soak", "whsec_soak"
+METRICS_TOKEN = "soak-metrics-token"  # noqa: S105 (the soak's own throwaway stack)
 NMI_KEY, NMI_WEBHOOK_KEY = "soak-nmi-key", "soak-nmi-webhook-key"
 PRICE_CENTS = 12_000
 PLAN_PRICE_CENTS = 4_900
@@ -127,6 +129,9 @@ def stack_env(*, database_url: str, broker_url: str, stripe: str, nmi: str, work
         "LOG_LEVEL": "WARNING",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(work_dir / "mail"),
+        # Every web and worker process counts into one directory; /metrics adds them up.
+        "PROMETHEUS_MULTIPROC_DIR": str(work_dir / "metrics"),
+        "METRICS_TOKEN": METRICS_TOKEN,
         **gateway_settings(stripe=stripe, nmi=nmi, as_env=True),
     }
 
@@ -182,6 +187,7 @@ def running_stack(config: SoakConfig, work_dir: Path) -> Iterator[Stack]:
     broker_url = _with_db(os.environ["REDIS_URL"], int(os.environ.get("WORKER_REDIS_DB", "5")))
     _flush(broker_url)
     (work_dir / "mail").mkdir(exist_ok=True)
+    (work_dir / "metrics").mkdir(exist_ok=True)
     ports = {name: free_port() for name in ("stripe", "nmi", "web1", "web2")}
     stripe, nmi = (f"http://127.0.0.1:{ports[name]}" for name in ("stripe", "nmi"))
     web = [f"http://127.0.0.1:{ports[name]}" for name in ("web1", "web2")]
@@ -682,6 +688,39 @@ def in_flight(stack: Stack) -> dict[str, int]:
     }
 
 
+# --- The metrics ------------------------------------------------------------------------------
+
+# The counters the processes keep (emr/kernel/metrics.py). Every web and worker process writes
+# into one multiprocess directory, so one web process's /metrics answers for all of them.
+COUNTERS = {
+    "emr_http_requests": "requests answered",
+    "emr_gateway_calls": "gateway calls",
+    "emr_celery_tasks": "Celery tasks run",
+    "emr_webhooks": "webhooks received",
+    "emr_renewal_results": "renewals and retries",
+}
+# Those that must have moved in any soak, however short.
+MUST_MOVE = ("emr_http_requests", "emr_gateway_calls", "emr_celery_tasks", "emr_webhooks")
+
+
+def scrape_counters(stack: Stack) -> Counter:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = requests.get(
+        f"{stack.web[1]}/metrics",
+        headers={"Authorization": f"Bearer {METRICS_TOKEN}", "Connection": "close"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    totals: Counter = Counter()
+    for family in text_string_to_metric_families(response.text):
+        if family.name in COUNTERS:
+            totals[family.name] += sum(
+                sample.value for sample in family.samples if sample.name.endswith("_total")
+            )
+    return totals
+
+
 # --- The invariants ---------------------------------------------------------------------------
 
 
@@ -696,7 +735,9 @@ class Invariant:
         return not self.problems
 
 
-def check_invariants(stack: Stack, workflows: list[int], tally: Tally) -> list[Invariant]:
+def check_invariants(
+    stack: Stack, workflows: list[int], tally: Tally, scrapes: list[Counter]
+) -> list[Invariant]:
     stripe = requests.get(f"{stack.stripe}/_fake/ledger", timeout=10).json()
     nmi = requests.get(f"{stack.nmi}/_fake/transactions", timeout=10).json()
     return [
@@ -707,6 +748,7 @@ def check_invariants(stack: Stack, workflows: list[int], tally: Tally) -> list[I
         _events_delivered_once(stack.receiver, workflows),
         _status_changes_have_history(),
         _no_server_errors(tally),
+        _metrics_moved(scrapes, tally),
     ]
 
 
@@ -927,6 +969,33 @@ def _no_server_errors(tally: Tally) -> Invariant:
     )
 
 
+def _metrics_moved(scrapes: list[Counter], tally: Tally) -> Invariant:
+    """/metrics, read before the load, after it and after the drain: each counter that any soak
+    moves went up, none went down (a restarted worker's counts are kept), and every API answer
+    the clients got was counted by the web process that gave it."""
+    first, last = scrapes[0], scrapes[-1]
+    problems = [
+        f"{COUNTERS[name]} went from {earlier[name]:g} down to {later[name]:g}"
+        for earlier, later in itertools.pairwise(scrapes)
+        for name in COUNTERS
+        if later[name] < earlier[name]
+    ]
+    problems += [
+        f"{COUNTERS[name]} did not move" for name in MUST_MOVE if last[name] <= first[name]
+    ]
+    answered = sum(
+        n
+        for kind, counts in tally.answers.items()
+        if kind != "setup"
+        for status, n in counts.items()
+        if not str(status).startswith("no answer")
+    )
+    counted = last["emr_http_requests"] - first["emr_http_requests"]
+    if counted < answered:
+        problems.append(f"{answered} API answers given, {counted:g} requests counted")
+    return Invariant("the metrics counters moved with the work", int(counted), problems)
+
+
 # --- The run ----------------------------------------------------------------------------------
 
 
@@ -967,6 +1036,7 @@ def run_soak(
         phases["start-up"] = time.monotonic() - started
         roles, ids, workflows = set_up(stack, tally)
         set_faults(stack, config.faults)
+        scrapes = [scrape_counters(stack)]
         say(
             f"soak: {config.operations} operations, {config.clients} clients, at most "
             f"{config.seconds:g} s; 2 web processes, 2 workers, 2 beats; "
@@ -975,6 +1045,7 @@ def run_soak(
         load_started = time.monotonic()
         drive(stack, config, roles, ids, tally)
         load_seconds = time.monotonic() - load_started
+        scrapes.append(scrape_counters(stack))
         faults = {
             name: requests.get(f"{base}/_fake/chaos", timeout=5).json()["injected"]
             for name, base in (("stripe", stack.stripe), ("nmi", stack.nmi))
@@ -982,7 +1053,8 @@ def run_soak(
         drain_started = time.monotonic()
         left = drain(stack, config)
         phases["load"], phases["drain"] = load_seconds, time.monotonic() - drain_started
-        invariants = check_invariants(stack, workflows, tally)
+        scrapes.append(scrape_counters(stack))
+        invariants = check_invariants(stack, workflows, tally, scrapes)
         work = _work_by_the_stack(stack)
     answers = {k: v for k, v in tally.answers.items() if k != "setup"}
     done = sum(sum(c.values()) for c in answers.values())
@@ -1002,6 +1074,10 @@ def run_soak(
     for kind, count in sorted(by_kind.items()):
         say(f"  {kind:<36} {count:>5}")
     say(f"  {'worker SIGKILLed (replacement started)':<36} {stack.kills:>5}")
+    say("metrics (/metrics of one web process; before load, after load, after drain):")
+    for name, label in COUNTERS.items():
+        readings = " -> ".join(f"{scrape[name]:g}" for scrape in scrapes)
+        say(f"  {label:<36} {readings}")
     if any(left.values()):
         say(f"still in flight when the drain ended: {left}")
     say("invariants:")
