@@ -64,6 +64,7 @@ GATEWAY_TIMEOUT_SECONDS = 2
 SLOW_ANSWER_SECONDS = 3
 RECONCILE_AFTER_SECONDS = 4
 STRIPE_KEY, STRIPE_WEBHOOK_SECRET = "sk_test_soak", "whsec_soak"
+REPLACEMENT_STARTUP_SECONDS = 180
 METRICS_TOKEN = "soak-metrics-token"  # noqa: S105 (the soak's own throwaway stack)
 NMI_KEY, NMI_WEBHOOK_KEY = "soak-nmi-key", "soak-nmi-webhook-key"
 PRICE_CENTS = 12_000
@@ -115,7 +116,8 @@ class Stack:
         worker = self.workers[index]
         worker.kill()
         self.kills += 1
-        worker.start()
+        # Under the soak's load a worker takes longer to boot than the suite's 30 s allow.
+        worker.start(startup_timeout=REPLACEMENT_STARTUP_SECONDS)
         self.replacements += 1
 
 
@@ -486,8 +488,14 @@ class Client:
         """Pay an open renewal invoice (a renewal whose charge failed) with a new card."""
         from orders.models import Order
 
+        # In recovery (its renewal charge failed or found no card), not merely SENT: a renewal
+        # invoice is SENT until beat charges it, and paying it first would race beat.
         open_renewal = (
-            Order.objects.filter(subscription__isnull=False, invoice__status="SENT")
+            Order.objects.filter(
+                subscription__isnull=False,
+                invoice__status="SENT",
+                recovery_status__in=["CHARGE_FAILED", "NEEDS_PAYMENT_METHOD"],
+            )
             .exclude(invoice__payments__status="PENDING")
             .order_by("?")
             .values("invoice__id", "patient_id")
@@ -749,6 +757,7 @@ def check_invariants(
         _status_changes_have_history(),
         _no_server_errors(tally),
         _metrics_moved(scrapes, tally),
+        _workers_replaced(stack),
     ]
 
 
@@ -969,6 +978,17 @@ def _no_server_errors(tally: Tally) -> Invariant:
     )
 
 
+def _workers_replaced(stack: Stack) -> Invariant:
+    running = sum(1 for w in stack.workers if w.process and w.process.poll() is None)
+    problems = []
+    if stack.replacements < stack.kills:
+        problems.append(f"{stack.kills} workers SIGKILLed, {stack.replacements} replaced")
+    if running < len(stack.workers):
+        problems.append(f"{running} of {len(stack.workers)} workers running at the end")
+    name = "a SIGKILLed worker is replaced; both workers run at the end"
+    return Invariant(name, running, problems)
+
+
 def _metrics_moved(scrapes: list[Counter], tally: Tally) -> Invariant:
     """/metrics, read before the load, after it and after the drain: each counter that any soak
     moves went up, none went down (a restarted worker's counts are kept), and every API answer
@@ -1073,7 +1093,8 @@ def run_soak(
                 by_kind[f"{fault} ({gateway} {request_kind})"] += count
     for kind, count in sorted(by_kind.items()):
         say(f"  {kind:<36} {count:>5}")
-    say(f"  {'worker SIGKILLed (replacement started)':<36} {stack.kills:>5}")
+    say(f"  {'worker SIGKILLed':<36} {stack.kills:>5}")
+    say(f"  {'  replacement worker started':<36} {stack.replacements:>5}")
     say("metrics (/metrics of one web process; before load, after load, after drain):")
     for name, label in COUNTERS.items():
         readings = " -> ".join(f"{scrape[name]:g}" for scrape in scrapes)
