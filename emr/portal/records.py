@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
-from billing.models import Invoice, Payment, PaymentMethod
+from billing.models import Invoice, Payment, PaymentMethod, RefundPolicyVersion
 from billing.payments import active_gateway
+from billing.policies import combined_hash, unacknowledged_versions, versions_of
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
 from emr.kernel.actors import Actor
 from emr.kernel.money import format_cents
@@ -439,6 +440,17 @@ def _card_choice(card: PaymentMethod) -> CardChoice:
 
 
 @dataclass(frozen=True)
+class PolicyTerms:
+    """One refund policy version the order was sold under, as the pay page shows it."""
+
+    version_id: int
+    title: str  # "Package terms (version 2)"
+    text: str  # the generated text, exactly as hashed
+    must_accept: bool  # a tick is needed before paying
+    accepted_at: datetime | None  # when the patient (or CS for them) accepted it
+
+
+@dataclass(frozen=True)
 class OpenInvoice:
     invoice: Invoice
     amount: str
@@ -447,6 +459,12 @@ class OpenInvoice:
     last_refusal: str
     subscription: Subscription | None
     url: str
+    terms: tuple[PolicyTerms, ...] = ()
+    terms_sha256: str = ""  # the fingerprint of all the terms shown, what accepting them names
+
+    @property
+    def terms_to_accept(self) -> tuple[PolicyTerms, ...]:
+        return tuple(terms for terms in self.terms if terms.must_accept)
 
 
 @dataclass(frozen=True)
@@ -461,6 +479,14 @@ def recovery_page(patient: Patient, number: str | None) -> RecoveryPage:
     invoices = own_invoices(
         patient,
         Invoice.objects.select_related("order__subscription__plan").prefetch_related(
+            # The refund terms each order was sold under, and whether they were accepted.
+            Prefetch(
+                "order__items",
+                queryset=OrderItem.objects.select_related("refund_policy_version__policy").order_by(
+                    "id"
+                ),
+            ),
+            "order__acknowledgements",
             Prefetch(
                 "payments",
                 queryset=Payment.objects.filter(
@@ -469,7 +495,7 @@ def recovery_page(patient: Patient, number: str | None) -> RecoveryPage:
                 .only("invoice_id", "failure_message", "created_at", "status", "kind")
                 .order_by("-created_at", "-id"),
                 to_attr="failed_charges",
-            )
+            ),
         ),
     )
     open_invoices = [
@@ -483,17 +509,40 @@ def recovery_page(patient: Patient, number: str | None) -> RecoveryPage:
     if number:
         invoice = own_invoice(patient, number, queryset=invoices)
         if invoice.status == InvoiceStatus.SENT:
-            selected = _open_invoice(invoice)
+            selected = _open_invoice(invoice, with_terms=True)
         else:
             closed = receipt(patient, number)
     elif len(open_invoices) == 1:
-        selected = open_invoices[0]
+        selected = _open_invoice(open_invoices[0].invoice, with_terms=True)
     return RecoveryPage(open_invoices, selected, closed, usable_cards(patient))
 
 
-def _open_invoice(invoice: Invoice) -> OpenInvoice:
+def _policy_terms(order: Order) -> tuple[tuple[PolicyTerms, ...], str]:
+    """The terms of every policy version the order's items were sold under, and their
+    fingerprint. Accepting records all of them, so when one must be accepted each shown
+    without an acceptance gets its own tick."""
+    versions: list[RefundPolicyVersion] = versions_of(order)
+    if not versions:
+        return (), ""
+    to_accept = bool(unacknowledged_versions(order))
+    accepted = {ack.policy_version_id: ack.acknowledged_at for ack in order.acknowledgements.all()}
+    terms = tuple(
+        PolicyTerms(
+            version_id=version.pk,
+            title=f"{version.policy.name} (version {version.version})",
+            text=version.text,
+            must_accept=to_accept and version.pk not in accepted,
+            accepted_at=accepted.get(version.pk),
+        )
+        for version in versions
+    )
+    return terms, combined_hash(versions)
+
+
+def _open_invoice(invoice: Invoice, *, with_terms: bool = False) -> OpenInvoice:
     order = invoice.order
     subscription = order.subscription
+    terms, terms_sha256 = _policy_terms(order) if with_terms else ((), "")
     what = (
         f"Your {subscription.plan.name} subscription" if subscription else f"Order {order.number}"
     )
@@ -518,6 +567,8 @@ def _open_invoice(invoice: Invoice) -> OpenInvoice:
         last_refusal=issuer_words(failures[0].failure_message) if failures else "",
         subscription=subscription,
         url=recovery_url(invoice),
+        terms=terms,
+        terms_sha256=terms_sha256,
     )
 
 
