@@ -17,7 +17,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
-from billing.models import Invoice, Payment, PaymentMethod, RefundPolicyVersion
+from billing.models import (
+    Invoice,
+    Payment,
+    PaymentMethod,
+    RefundPolicyVersion,
+    SessionPackage,
+    SessionRedemption,
+)
+from billing.packages import with_usage
 from billing.payments import active_gateway
 from billing.policies import combined_hash, unacknowledged_versions, versions_of
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
@@ -32,6 +40,8 @@ from emr.portal.scope import (
     own_invoices,
     own_order,
     own_orders,
+    own_package,
+    own_packages,
     own_subscription,
     own_subscriptions,
     subscription_number,
@@ -260,7 +270,9 @@ def order_page(patient: Patient, number: str) -> OrderPage:
         patient,
         number,
         queryset=Order.objects.select_related("invoice").prefetch_related(
-            Prefetch("items", queryset=OrderItem.objects.order_by("id")), _payments()
+            # An item that opened a session package links to its ledger.
+            Prefetch("items", queryset=OrderItem.objects.select_related("package").order_by("id")),
+            _payments(),
         ),
     )
     invoice = getattr(order, "invoice", None)
@@ -722,6 +734,103 @@ def subscription_for_change(patient: Patient, number: str) -> Subscription:
 def subscription_list(patient: Patient) -> list[SubscriptionRow]:
     subscriptions = own_subscriptions(patient, Subscription.objects.select_related("plan"))
     return [_subscription_row(s) for s in subscriptions.order_by("-created_at", "-id")]
+
+
+# --- Session packages: what was bought, what was used, what is left ------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    """One session taken from a package, as the patient sees it: when and with whom. The
+    chart note, the appointment reference and who typed it in are the clinic's, never read."""
+
+    at: datetime
+    provider: str
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    package: SessionPackage
+    name: str
+    order_number: str
+    total: int
+    used: int
+    remaining: int
+    expires_on: str
+    status: Status
+
+
+@dataclass(frozen=True)
+class PackagePage:
+    row: PackageRow
+    sessions: list[Session]
+
+
+def package_status(package: SessionPackage, used: int, now: datetime | None = None) -> Status:
+    now = now or timezone.now()
+    left = package.sessions_total - used
+    if package.expires_at is not None and package.expires_at <= now:
+        return Status(
+            "Expired",
+            "stop",
+            f"This package expired on {day(package.expires_at)}. Sessions left unused then "
+            "cannot be booked any more.",
+        )
+    if left <= 0:
+        return Status("All used", "", f"All {package.sessions_total} sessions are used.")
+    until = f" Use them by {day(package.expires_at)}." if package.expires_at else ""
+    return Status(
+        "Active", "ok", f"{left} of {package.sessions_total} sessions left to book.{until}"
+    )
+
+
+def _package_row(package: SessionPackage, used: int) -> PackageRow:
+    return PackageRow(
+        package=package,
+        name=package.order_item.description,
+        order_number=package.order_item.order.number,
+        total=package.sessions_total,
+        used=used,
+        remaining=max(0, package.sessions_total - used),
+        expires_on=day(package.expires_at),
+        status=package_status(package, used),
+    )
+
+
+_PACKAGE_FIELDS = (
+    "sessions_total",
+    "opened_at",
+    "expires_at",
+    "order_item__description",
+    "order_item__order__number",
+)
+
+
+def _packages(patient: Patient):
+    return own_packages(
+        patient, SessionPackage.objects.select_related("order_item__order").only(*_PACKAGE_FIELDS)
+    )
+
+
+def package_list(patient: Patient, *, page: int | str = 1) -> tuple[Page, list[PackageRow]]:
+    packages = with_usage(_packages(patient)).order_by("-opened_at", "-id")
+    found = Paginator(packages, PAGE_SIZE).get_page(page)
+    return found, [_package_row(package, package.sessions_used) for package in found.object_list]
+
+
+def package_page(patient: Patient, package_id: int) -> PackagePage:
+    visible = SessionRedemption.objects.only("package_id", "redeemed_at", "provider").order_by(
+        "redeemed_at", "id"
+    )
+    package = own_package(
+        patient,
+        package_id,
+        queryset=_packages(patient).prefetch_related(
+            Prefetch("redemptions", queryset=visible, to_attr="visible_sessions")
+        ),
+    )
+    sessions = [Session(r.redeemed_at, r.provider) for r in package.visible_sessions]
+    return PackagePage(_package_row(package, len(sessions)), sessions)
 
 
 # --- The home page -------------------------------------------------------------------------

@@ -352,6 +352,27 @@ def subscription_change(request, patient, number, change):
     return page(request, "portal/subscription_change.html", context, status=409 if refusal else 200)
 
 
+# --- Session packages ----------------------------------------------------------------------
+
+
+@patient_page
+def packages(request, patient):
+    found, rows = records.package_list(patient, page=request.GET.get("page", 1))
+    return page(
+        request,
+        "portal/packages.html",
+        {"patient": patient, "section": "packages", "page_obj": found, "rows": rows},
+    )
+
+
+@patient_page
+def package(request, patient, package_id):
+    view = records.package_page(patient, package_id)
+    return page(
+        request, "portal/package.html", {"patient": patient, "section": "packages", "view": view}
+    )
+
+
 # --- Saved cards ---------------------------------------------------------------------------
 
 
