@@ -29,7 +29,7 @@ def bought(gateways, portal_client):
 
 
 def test_the_ledger_shows_what_was_bought_used_and_left_and_every_session(bought):
-    patient, package, client = bought
+    _, package, client = bought
     first = redeem(package, provider="Dr. Lee", at=timezone.now() - timedelta(days=3))
     redeem(package, provider="Nurse Patel", note="Chart: reaction noted, staff only")
 
