@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from billing.models import SessionPackage, SessionRedemption
@@ -82,6 +82,34 @@ def redeem_session(
             note=redemption.note,
             recorded_by_label=actor.label,
         )
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A package as CS read it: what was bought, what is used and left, every session."""
+
+    package: SessionPackage
+    used: int
+    remaining: int
+    expired: bool
+    redemptions: list[SessionRedemption]
+
+
+def ledgers(packages) -> list[Ledger]:
+    """`packages` (a queryset) with their order and every redemption, in two queries."""
+    found = packages.select_related("order_item__order").prefetch_related(
+        Prefetch("redemptions", queryset=SessionRedemption.objects.order_by("redeemed_at", "id"))
+    )
+    now = timezone.now()
+    result = []
+    for package in found.order_by("-opened_at", "-id"):
+        redemptions = list(package.redemptions.all())
+        used = len(redemptions)
+        expired = package.expires_at is not None and package.expires_at <= now
+        result.append(
+            Ledger(package, used, max(0, package.sessions_total - used), expired, redemptions)
+        )
+    return result
 
 
 def with_usage(packages):

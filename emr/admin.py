@@ -15,6 +15,8 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from audit.access_log import record_access
 from audit.models import AccessedPage
+from billing.models import SessionPackage
+from billing.packages import ledgers
 from billing.states import InvoiceStatus
 from emr.intake import REVIEWABLE, order_kept_status, reject_intake, send_back_for_correction
 from emr.kernel.admin_actions import ReasonForm
@@ -100,6 +102,11 @@ class PatientAdmin(RecordToolsMixin, SimpleHistoryAdmin):
                 record=f"patient #{patient.pk} ({patient.full_name})",
                 patient=patient,
             )
+        if patient is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "package_ledgers": ledgers(SessionPackage.objects.filter(patient=patient)),
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
 

@@ -3,6 +3,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from billing.models import SessionPackage
+from billing.packages import ledgers
 from billing.states import PaymentKind, PaymentStatus
 from emr.kernel.admin_actions import reasoned_action
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordToolsMixin
@@ -187,6 +189,7 @@ class OrderAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin):
             "visit": getattr(order, "beluga_visit", None),
             "pharmacy_orders": list(order.pharmacy_orders.all()),
             "escalate_url": escalation_url(order=order),
+            "package_ledgers": ledgers(SessionPackage.objects.filter(order_item__order=order)),
         }
 
     def refusal_message(self, order, error: DomainError):

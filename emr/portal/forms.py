@@ -82,9 +82,27 @@ class ConfirmChangeForm(forms.Form):
     )
 
 
+ACCEPT_TERMS = "I have read and accept these refund terms."
+MUST_ACCEPT = "Tick the box to accept these refund terms before paying. No money was taken."
+
+
 class PayInvoiceForm(forms.Form):
-    def __init__(self, *args, cards=(), **kwargs):
+    """The card to pay with and, when the order's refund terms need it, a tick beside each
+    version's text (`accept_<version id>`); `terms_shown` is the fingerprint of the terms the
+    page showed, so what is recorded as accepted is exactly what the patient read."""
+
+    def __init__(self, *args, cards=(), terms=(), terms_sha256="", **kwargs):
         super().__init__(*args, **kwargs)
+        self.terms = list(terms)
+        self.terms_to_accept = [item for item in self.terms if item.must_accept]
+        if self.terms_to_accept:
+            self.fields["terms_shown"] = forms.CharField(
+                widget=forms.HiddenInput, max_length=64, initial=terms_sha256
+            )
+            for item in self.terms_to_accept:
+                self.fields[self.accept_field(item)] = forms.BooleanField(
+                    label=ACCEPT_TERMS, error_messages={"required": MUST_ACCEPT}
+                )
         default = next((card.pk for card in cards if card.is_default), None)
         self.fields["card"] = forms.TypedChoiceField(
             label="Pay with",
@@ -94,6 +112,22 @@ class PayInvoiceForm(forms.Form):
             widget=forms.RadioSelect,
             error_messages={"required": "Choose the card to pay with."},
         )
+
+    @staticmethod
+    def accept_field(terms) -> str:
+        return f"accept_{terms.version_id}"
+
+    def shown_terms(self):
+        """(terms, bound checkbox or None) for each version, in the order's item order."""
+        return [
+            (item, self[self.accept_field(item)] if item.must_accept else None)
+            for item in self.terms
+        ]
+
+    @property
+    def accepted_terms_sha256(self) -> str | None:
+        """The fingerprint of the terms the patient ticked, or None when none were asked."""
+        return self.cleaned_data.get("terms_shown") if self.terms_to_accept else None
 
 
 class AddCardForm(forms.Form):

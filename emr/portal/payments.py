@@ -1,12 +1,17 @@
 """A patient pays one of their open invoices (a recovery invoice, typically) with a saved card,
 through `billing.payments.charge_invoice`: the service CS and the API use. Its success records
 the invoice PAID, recalculates the order and, through the InvoicePaid reaction, takes the
-subscription out of recovery; a decline is recorded as a FAILED payment."""
+subscription out of recovery; a decline is recorded as a FAILED payment.
+
+When the order's refund terms must be accepted before paying, the acceptance the patient ticked
+is recorded first (`billing.policies.acknowledge_order`, channel portal, the fingerprint of the
+text the page showed, address and browser), then the charge is made in the same request."""
 
 import re
 
-from billing.models import Invoice, Payment
+from billing.models import AcknowledgementChannel, Invoice, Payment
 from billing.payments import charge_invoice
+from billing.policies import acknowledge_order, unacknowledged_versions
 from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError, InvalidInput
 from emr.models import Patient
@@ -32,6 +37,14 @@ _SENTENCES = {
         "to add a new one. No money was taken."
     ),
     "portal.card_not_found": "Choose one of your saved cards. No money was taken.",
+    "payment.policy_not_acknowledged": (
+        "Read the refund terms above and tick the box to accept them before paying. No money "
+        "was taken."
+    ),
+    "acknowledgement.terms_changed": (
+        "The refund terms changed while this page was open. Read the terms shown now and tick "
+        "the box to accept them. No money was taken."
+    ),
 }
 _GATEWAY_UNAVAILABLE = (
     "The payment system is not available right now. No money was taken. Please try again "
@@ -39,11 +52,33 @@ _GATEWAY_UNAVAILABLE = (
 )
 
 
-def pay_invoice(*, patient: Patient, number: str, card_id: int, actor: Actor) -> Payment:
+def pay_invoice(
+    *,
+    patient: Patient,
+    number: str,
+    card_id: int,
+    actor: Actor,
+    accepted_terms_sha256: str | None = None,
+    ip_address: str | None = None,
+    user_agent: str = "",
+) -> Payment:
+    """Charge the invoice with the patient's saved card. `accepted_terms_sha256` is the
+    fingerprint of the refund terms the patient ticked on the page (None: none were asked);
+    their acceptance is recorded before the charge, which refuses a purchase whose terms must
+    be accepted and are not (`payment.policy_not_acknowledged`)."""
     invoice = own_invoice(patient, number, queryset=Invoice.objects.select_related("order"))
     card = own_cards(patient).filter(pk=card_id).first()
     if card is None:
         raise InvalidInput(_SENTENCES["portal.card_not_found"], code="portal.card_not_found")
+    if accepted_terms_sha256 is not None and unacknowledged_versions(invoice.order):
+        acknowledge_order(
+            order=invoice.order,
+            channel=AcknowledgementChannel.PORTAL,
+            actor=actor,
+            text_sha256=accepted_terms_sha256,
+            ip_address=ip_address,
+            user_agent=user_agent,
+        )
     return charge_invoice(invoice=invoice, payment_method=card, actor=actor, reason=REASON)
 
 

@@ -17,8 +17,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
-from billing.models import Invoice, Payment, PaymentMethod
+from billing.models import (
+    Invoice,
+    Payment,
+    PaymentMethod,
+    RefundPolicyVersion,
+    SessionPackage,
+    SessionRedemption,
+)
+from billing.packages import with_usage
 from billing.payments import active_gateway
+from billing.policies import combined_hash, unacknowledged_versions, versions_of
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
 from emr.kernel.actors import Actor
 from emr.kernel.money import format_cents
@@ -31,6 +40,8 @@ from emr.portal.scope import (
     own_invoices,
     own_order,
     own_orders,
+    own_package,
+    own_packages,
     own_subscription,
     own_subscriptions,
     subscription_number,
@@ -259,7 +270,9 @@ def order_page(patient: Patient, number: str) -> OrderPage:
         patient,
         number,
         queryset=Order.objects.select_related("invoice").prefetch_related(
-            Prefetch("items", queryset=OrderItem.objects.order_by("id")), _payments()
+            # An item that opened a session package links to its ledger.
+            Prefetch("items", queryset=OrderItem.objects.select_related("package").order_by("id")),
+            _payments(),
         ),
     )
     invoice = getattr(order, "invoice", None)
@@ -439,6 +452,17 @@ def _card_choice(card: PaymentMethod) -> CardChoice:
 
 
 @dataclass(frozen=True)
+class PolicyTerms:
+    """One refund policy version the order was sold under, as the pay page shows it."""
+
+    version_id: int
+    title: str  # "Package terms (version 2)"
+    text: str  # the generated text, exactly as hashed
+    must_accept: bool  # a tick is needed before paying
+    accepted_at: datetime | None  # when the patient (or CS for them) accepted it
+
+
+@dataclass(frozen=True)
 class OpenInvoice:
     invoice: Invoice
     amount: str
@@ -447,6 +471,12 @@ class OpenInvoice:
     last_refusal: str
     subscription: Subscription | None
     url: str
+    terms: tuple[PolicyTerms, ...] = ()
+    terms_sha256: str = ""  # the fingerprint of all the terms shown, what accepting them names
+
+    @property
+    def terms_to_accept(self) -> tuple[PolicyTerms, ...]:
+        return tuple(terms for terms in self.terms if terms.must_accept)
 
 
 @dataclass(frozen=True)
@@ -461,6 +491,14 @@ def recovery_page(patient: Patient, number: str | None) -> RecoveryPage:
     invoices = own_invoices(
         patient,
         Invoice.objects.select_related("order__subscription__plan").prefetch_related(
+            # The refund terms each order was sold under, and whether they were accepted.
+            Prefetch(
+                "order__items",
+                queryset=OrderItem.objects.select_related("refund_policy_version__policy").order_by(
+                    "id"
+                ),
+            ),
+            "order__acknowledgements",
             Prefetch(
                 "payments",
                 queryset=Payment.objects.filter(
@@ -469,7 +507,7 @@ def recovery_page(patient: Patient, number: str | None) -> RecoveryPage:
                 .only("invoice_id", "failure_message", "created_at", "status", "kind")
                 .order_by("-created_at", "-id"),
                 to_attr="failed_charges",
-            )
+            ),
         ),
     )
     open_invoices = [
@@ -483,17 +521,40 @@ def recovery_page(patient: Patient, number: str | None) -> RecoveryPage:
     if number:
         invoice = own_invoice(patient, number, queryset=invoices)
         if invoice.status == InvoiceStatus.SENT:
-            selected = _open_invoice(invoice)
+            selected = _open_invoice(invoice, with_terms=True)
         else:
             closed = receipt(patient, number)
     elif len(open_invoices) == 1:
-        selected = open_invoices[0]
+        selected = _open_invoice(open_invoices[0].invoice, with_terms=True)
     return RecoveryPage(open_invoices, selected, closed, usable_cards(patient))
 
 
-def _open_invoice(invoice: Invoice) -> OpenInvoice:
+def _policy_terms(order: Order) -> tuple[tuple[PolicyTerms, ...], str]:
+    """The terms of every policy version the order's items were sold under, and their
+    fingerprint. Accepting records all of them, so when one must be accepted each shown
+    without an acceptance gets its own tick."""
+    versions: list[RefundPolicyVersion] = versions_of(order)
+    if not versions:
+        return (), ""
+    to_accept = bool(unacknowledged_versions(order))
+    accepted = {ack.policy_version_id: ack.acknowledged_at for ack in order.acknowledgements.all()}
+    terms = tuple(
+        PolicyTerms(
+            version_id=version.pk,
+            title=f"{version.policy.name} (version {version.version})",
+            text=version.text,
+            must_accept=to_accept and version.pk not in accepted,
+            accepted_at=accepted.get(version.pk),
+        )
+        for version in versions
+    )
+    return terms, combined_hash(versions)
+
+
+def _open_invoice(invoice: Invoice, *, with_terms: bool = False) -> OpenInvoice:
     order = invoice.order
     subscription = order.subscription
+    terms, terms_sha256 = _policy_terms(order) if with_terms else ((), "")
     what = (
         f"Your {subscription.plan.name} subscription" if subscription else f"Order {order.number}"
     )
@@ -518,6 +579,8 @@ def _open_invoice(invoice: Invoice) -> OpenInvoice:
         last_refusal=issuer_words(failures[0].failure_message) if failures else "",
         subscription=subscription,
         url=recovery_url(invoice),
+        terms=terms,
+        terms_sha256=terms_sha256,
     )
 
 
@@ -671,6 +734,103 @@ def subscription_for_change(patient: Patient, number: str) -> Subscription:
 def subscription_list(patient: Patient) -> list[SubscriptionRow]:
     subscriptions = own_subscriptions(patient, Subscription.objects.select_related("plan"))
     return [_subscription_row(s) for s in subscriptions.order_by("-created_at", "-id")]
+
+
+# --- Session packages: what was bought, what was used, what is left ------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    """One session taken from a package, as the patient sees it: when and with whom. The
+    chart note, the appointment reference and who typed it in are the clinic's, never read."""
+
+    at: datetime
+    provider: str
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    package: SessionPackage
+    name: str
+    order_number: str
+    total: int
+    used: int
+    remaining: int
+    expires_on: str
+    status: Status
+
+
+@dataclass(frozen=True)
+class PackagePage:
+    row: PackageRow
+    sessions: list[Session]
+
+
+def package_status(package: SessionPackage, used: int, now: datetime | None = None) -> Status:
+    now = now or timezone.now()
+    left = package.sessions_total - used
+    if package.expires_at is not None and package.expires_at <= now:
+        return Status(
+            "Expired",
+            "stop",
+            f"This package expired on {day(package.expires_at)}. Sessions left unused then "
+            "cannot be booked any more.",
+        )
+    if left <= 0:
+        return Status("All used", "", f"All {package.sessions_total} sessions are used.")
+    until = f" Use them by {day(package.expires_at)}." if package.expires_at else ""
+    return Status(
+        "Active", "ok", f"{left} of {package.sessions_total} sessions left to book.{until}"
+    )
+
+
+def _package_row(package: SessionPackage, used: int) -> PackageRow:
+    return PackageRow(
+        package=package,
+        name=package.order_item.description,
+        order_number=package.order_item.order.number,
+        total=package.sessions_total,
+        used=used,
+        remaining=max(0, package.sessions_total - used),
+        expires_on=day(package.expires_at),
+        status=package_status(package, used),
+    )
+
+
+_PACKAGE_FIELDS = (
+    "sessions_total",
+    "opened_at",
+    "expires_at",
+    "order_item__description",
+    "order_item__order__number",
+)
+
+
+def _packages(patient: Patient):
+    return own_packages(
+        patient, SessionPackage.objects.select_related("order_item__order").only(*_PACKAGE_FIELDS)
+    )
+
+
+def package_list(patient: Patient, *, page: int | str = 1) -> tuple[Page, list[PackageRow]]:
+    packages = with_usage(_packages(patient)).order_by("-opened_at", "-id")
+    found = Paginator(packages, PAGE_SIZE).get_page(page)
+    return found, [_package_row(package, package.sessions_used) for package in found.object_list]
+
+
+def package_page(patient: Patient, package_id: int) -> PackagePage:
+    visible = SessionRedemption.objects.only("package_id", "redeemed_at", "provider").order_by(
+        "redeemed_at", "id"
+    )
+    package = own_package(
+        patient,
+        package_id,
+        queryset=_packages(patient).prefetch_related(
+            Prefetch("redemptions", queryset=visible, to_attr="visible_sessions")
+        ),
+    )
+    sessions = [Session(r.redeemed_at, r.provider) for r in package.visible_sessions]
+    return PackagePage(_package_row(package, len(sessions)), sessions)
 
 
 # --- The home page -------------------------------------------------------------------------

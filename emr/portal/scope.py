@@ -9,7 +9,7 @@ import re
 
 from django.db.models import QuerySet
 
-from billing.models import Invoice, PaymentMethod
+from billing.models import Invoice, PaymentMethod, SessionPackage
 from emr.kernel.errors import NotFound
 from emr.models import Patient
 from orders.models import Order
@@ -42,6 +42,12 @@ def own_cards(patient: Patient) -> QuerySet[PaymentMethod]:
     return PaymentMethod.objects.filter(patient=patient, removed_at__isnull=True)
 
 
+def own_packages(
+    patient: Patient, queryset: QuerySet[SessionPackage] | None = None
+) -> QuerySet[SessionPackage]:
+    return _base(queryset, SessionPackage).filter(patient=patient)
+
+
 # A caller may pass its own queryset (to join or prefetch what its page shows); it is narrowed
 # to the patient's records all the same, so it can never widen the scope.
 
@@ -63,6 +69,12 @@ def own_subscription(
     if match is None:
         raise NotFound(NOT_FOUND, code="portal.not_found")
     return _one(own_subscriptions(patient, queryset), pk=int(match[1]))
+
+
+def own_package(
+    patient: Patient, package_id: int, queryset: QuerySet[SessionPackage] | None = None
+) -> SessionPackage:
+    return _one(own_packages(patient, queryset), pk=package_id)
 
 
 def own_card(patient: Patient, card_id: int) -> PaymentMethod:

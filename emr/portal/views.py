@@ -213,9 +213,19 @@ def invoice(request, patient, number):
     )
 
 
+def _pay_form(view, data=None) -> PayInvoiceForm:
+    selected = view.selected
+    return PayInvoiceForm(
+        data,
+        cards=view.cards,
+        terms=selected.terms if selected else (),
+        terms_sha256=selected.terms_sha256 if selected else "",
+    )
+
+
 def _recovery(request, patient, number, *, form=None, refusal: str = "", status: int = 200):
     view = records.recovery_page(patient, number)
-    form = form or PayInvoiceForm(cards=view.cards)
+    form = form or _pay_form(view)
     context = {
         "patient": patient,
         "section": "invoices",
@@ -231,7 +241,7 @@ def _recovery(request, patient, number, *, form=None, refusal: str = "", status:
 @require_POST
 def pay_invoice(request, patient, number):
     view = records.recovery_page(patient, number)
-    form = PayInvoiceForm(request.POST, cards=view.cards)
+    form = _pay_form(view, request.POST)
     if not form.is_valid():
         return _recovery(request, patient, number, form=form, status=400)
     try:
@@ -240,6 +250,9 @@ def pay_invoice(request, patient, number):
             number=number,
             card_id=form.cleaned_data["card"],
             actor=Actor.patient(request.user),
+            accepted_terms_sha256=form.accepted_terms_sha256,
+            ip_address=request.META.get("REMOTE_ADDR"),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
     except DomainError as refusal:
         sentence = payments.refusal_sentence(refusal)
@@ -337,6 +350,27 @@ def subscription_change(request, patient, number, change):
         "offer": offer,
     }
     return page(request, "portal/subscription_change.html", context, status=409 if refusal else 200)
+
+
+# --- Session packages ----------------------------------------------------------------------
+
+
+@patient_page
+def packages(request, patient):
+    found, rows = records.package_list(patient, page=request.GET.get("page", 1))
+    return page(
+        request,
+        "portal/packages.html",
+        {"patient": patient, "section": "packages", "page_obj": found, "rows": rows},
+    )
+
+
+@patient_page
+def package(request, patient, package_id):
+    view = records.package_page(patient, package_id)
+    return page(
+        request, "portal/package.html", {"patient": patient, "section": "packages", "view": view}
+    )
 
 
 # --- Saved cards ---------------------------------------------------------------------------

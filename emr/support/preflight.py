@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Exists, OuterRef, Prefetch
 
 from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod
-from billing.refund_quotes import quote_refund
+from billing.refund_quotes import RefundQuote, quote_refund
 from billing.refunds import RefundAssessment, Refusal, assess_refund
 from billing.states import Gateway, InvoiceStatus, PaymentStatus
 from emr.kernel.money import format_cents
@@ -81,11 +81,22 @@ class Item:
 
 
 @dataclass(frozen=True)
+class QuotePanel:
+    """The refund policy's quote as the refund page shows it above the checklist."""
+
+    headline: str  # "The refund policy allows $240.00 now, of $360.00 still refundable."
+    lines: tuple[str, ...]  # the quote's explanation, one sentence per item
+    acceptance: str  # when and how the patient accepted the terms, or that they did not
+    beyond_policy: bool  # refunding everything that remains needs an override reason
+
+
+@dataclass(frozen=True)
 class Preflight:
     action: Action
     subject: str  # what the action is done to: an order number, a subscription, a card
     items: list[Item]
     will_not_do: list[str] = field(default_factory=list)
+    quote: QuotePanel | None = None  # refunds only
 
     @property
     def blocked(self) -> bool:
@@ -156,17 +167,50 @@ def load_order(order_id: int) -> Order:
 def order_preflight(order: Order, action: Action) -> Preflight:
     """The checklist before `action` (one of ORDER_ACTIONS) on `order`."""
     order = load_order(order.pk)
-    checks = {
-        Action.REFUND: _refund_items,
-        Action.CANCEL: _cancel_items,
-        Action.REJECT: _reject_items,
-        Action.CANCEL_VISIT: _visit_cancel_items,
-    }[action]
+    quote = None
+    if action == Action.REFUND:
+        assessment = assess_refund(order)
+        quote = quote_refund(order, remaining_cents=assessment.remaining_cents)
+        items = _refund_items(order, assessment, quote)
+    else:
+        checks = {
+            Action.CANCEL: _cancel_items,
+            Action.REJECT: _reject_items,
+            Action.CANCEL_VISIT: _visit_cancel_items,
+        }[action]
+        items = checks(order)
     return Preflight(
         action=action,
         subject=order.number,
-        items=checks(order),
+        items=items,
         will_not_do=WILL_NOT_DO[action],
+        quote=_quote_panel(quote) if quote is not None else None,
+    )
+
+
+def _quote_panel(quote: RefundQuote) -> QuotePanel:
+    currency = quote.order.currency
+    allowed = format_cents(quote.refundable_cents, currency)
+    remaining = format_cents(quote.remaining_cents, currency)
+    if not quote.governed:
+        headline = f"No refund policy applies: {remaining} can be refunded."
+    else:
+        headline = f"The refund policy allows {allowed} now, of {remaining} still refundable."
+    if not quote.governed:
+        acceptance = ""
+    elif quote.acknowledgements:
+        first = min(quote.acknowledgements, key=lambda ack: ack.acknowledged_at)
+        acceptance = (
+            f"Terms accepted on {first.acknowledged_at:%Y-%m-%d %H:%M} UTC "
+            f"({first.get_channel_display()}, recorded by {first.recorded_by_label})."
+        )
+    else:
+        acceptance = "The patient has no recorded acceptance of these terms."
+    return QuotePanel(
+        headline=headline,
+        lines=tuple(line for line in quote.explanation if line != acceptance),
+        acceptance=acceptance,
+        beyond_policy=quote.governed and quote.refundable_cents < quote.remaining_cents,
     )
 
 
@@ -201,8 +245,7 @@ def _invoice(order: Order) -> Invoice | None:
     return getattr(order, "invoice", None)
 
 
-def _refund_items(order: Order) -> list[Item]:
-    assessment = assess_refund(order)
+def _refund_items(order: Order, assessment: RefundAssessment, quote: RefundQuote) -> list[Item]:
     # Each line shows its first refusal, as the refund flow would raise it.
     refused: dict[str, Refusal] = {}
     for refusal in assessment.refusals:
@@ -210,7 +253,7 @@ def _refund_items(order: Order) -> list[Item]:
     payment = assessment.charge
     return [
         _who(order),
-        _policy_item(order, assessment),
+        _policy_item(order, quote),
         _order_status_for_refund(order, refused.get("order_status"), payment),
         _invoice_item(assessment.invoice, refused.get("invoice"), payment),
         _payment_item(payment, refused.get("payment")),
@@ -462,9 +505,8 @@ def _remaining_item(assessment: RefundAssessment, refusal: Refusal | None) -> It
     )
 
 
-def _policy_item(order: Order, assessment: RefundAssessment) -> Item:
+def _policy_item(order: Order, quote: RefundQuote) -> Item:
     """The refund policy's quote: what the terms the patient bought under allow now."""
-    quote = quote_refund(order, remaining_cents=assessment.remaining_cents)
     sentence = " ".join(quote.explanation)
     if not quote.governed or quote.refundable_cents >= quote.remaining_cents:
         return Item("refund_policy", "Refund policy", Check.OK, sentence)
