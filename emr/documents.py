@@ -130,7 +130,9 @@ def _words(title: str, body: str) -> tuple[str, str]:
 
 
 def _clean_body(body: str) -> str:
-    return "\n".join(line.rstrip() for line in (body or "").replace("\r\n", "\n").split("\n")).strip()
+    return "\n".join(
+        line.rstrip() for line in (body or "").replace("\r\n", "\n").split("\n")
+    ).strip()
 
 
 def _required(value: str, sentence: str, code: str) -> str:
@@ -547,9 +549,7 @@ def _signed_rows():
         SignedDocument.objects.defer(*_LIGHT)
         .select_related("version__template")
         .annotate(
-            drawn=ExpressionWrapper(
-                Q(signature_png__isnull=False), output_field=BooleanField()
-            )
+            drawn=ExpressionWrapper(Q(signature_png__isnull=False), output_field=BooleanField())
         )
         .order_by("-signed_at", "-id")
     )

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 
 from billing.models import Invoice, PaymentMethod
 from emr.kernel.errors import NotFound
-from emr.models import Patient
+from emr.models import Patient, SignedDocument
 from orders.models import Order
 from subscriptions.models import Subscription
 
@@ -63,6 +63,18 @@ def own_subscription(
     if match is None:
         raise NotFound(NOT_FOUND, code="portal.not_found")
     return _one(own_subscriptions(patient, queryset), pk=int(match[1]))
+
+
+def own_signed_documents(
+    patient: Patient, queryset: QuerySet[SignedDocument] | None = None
+) -> QuerySet[SignedDocument]:
+    return _base(queryset, SignedDocument).filter(patient=patient)
+
+
+def own_signed_document(
+    patient: Patient, signed_id: int, queryset: QuerySet[SignedDocument] | None = None
+) -> SignedDocument:
+    return _one(own_signed_documents(patient, queryset), pk=signed_id)
 
 
 def own_card(patient: Patient, card_id: int) -> PaymentMethod:

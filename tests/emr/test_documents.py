@@ -2,74 +2,17 @@
 for its consent and goes on once it is signed, and a signed PDF that never changes."""
 
 import hashlib
-import io
 
 import pytest
-from PIL import Image
 
-from billing import payments
 from emr import documents
-from emr.kernel.actors import Actor, Door
 from emr.kernel.errors import InvalidInput, StateConflict
 from emr.models import DocumentVersion, SignedDocument
-from orders.models import Order
 from orders.states import OrderStatus
-from tests.factories import PatientFactory, ProductFactory, make_order
-from tests.fixtures.gateways import STRIPE_CARD
+from tests.factories import make_order
+from tests.fixtures.documents import CONSENT_BODY, drawn_png, sign
 
 pytestmark = pytest.mark.django_db
-
-CONSENT_BODY = (
-    "I understand that ketamine therapy may cause dissociation, raised blood pressure and "
-    "nausea.\n\nI will not drive for 24 hours after a session."
-)
-
-
-@pytest.fixture
-def consent(system):
-    return documents.create_template(
-        name="Ketamine consent",
-        kind="CONSENT",
-        title="Consent to ketamine treatment",
-        body=CONSENT_BODY,
-        actor=system,
-    )
-
-
-@pytest.fixture
-def consent_order(gateways, system, consent):
-    """A paid order of a product that needs the ketamine consent."""
-    payments.set_active_gateway(gateway="stripe", actor=system, reason="test setup")
-    patient = PatientFactory(first_name="Ada", last_name="Lovelace")
-    product = ProductFactory(name="Ketamine session", price_cents=30000)
-    product.required_documents.add(consent)
-    card = payments.save_card(patient=patient, gateway="stripe", token=STRIPE_CARD, actor=system)
-    order = make_order(patient=patient, products=[product])
-    payments.charge_invoice(invoice=order.invoice, payment_method=card, actor=system)
-    return Order.objects.get(pk=order.pk)
-
-
-def drawn_png() -> bytes:
-    image = Image.new("RGBA", (300, 100), (255, 255, 255, 0))
-    for x in range(20, 280):
-        image.putpixel((x, 50 + (x % 7)), (0, 0, 0, 255))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
-def sign(patient, template, *, png=None, name=None):
-    version = template.versions.order_by("-version").first()
-    return documents.sign_document(
-        patient=patient,
-        version=version,
-        shown_sha256=version.text_sha256,
-        typed_name=name or patient.full_name,
-        signature_png=png,
-        actor=Actor(label=f"patient:{patient.pk}", door=Door.PORTAL),
-        ip_address="203.0.113.7",
-        user_agent="Mozilla/5.0 (test)",
-    )
 
 
 def test_an_order_waits_for_its_consent_and_goes_on_once_signed(consent_order, consent):
