@@ -21,10 +21,10 @@ from audit.models import AccessedPage
 from billing.states import InvoiceStatus
 from emr import documents
 from emr.intake import REVIEWABLE, order_kept_status, reject_intake, send_back_for_correction
-from emr.kernel.admin_actions import ReasonForm
 from emr.kernel.actors import Actor, Door
-from emr.kernel.errors import DomainError
+from emr.kernel.admin_actions import ReasonForm
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordTool, RecordToolsMixin
+from emr.kernel.errors import DomainError
 from emr.models import (
     DocumentKind,
     DocumentTemplate,
@@ -428,13 +428,12 @@ class SignedDocumentAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
         )
 
     def get_urls(self):
-        return [
-            path(
-                "<int:signed_id>/pdf/",
-                self.admin_site.admin_view(self.pdf_view),
-                name="emr_signeddocument_pdf",
-            )
-        ] + super().get_urls()
+        download = path(
+            "<int:signed_id>/pdf/",
+            self.admin_site.admin_view(self.pdf_view),
+            name="emr_signeddocument_pdf",
+        )
+        return [download, *super().get_urls()]
 
     def pdf_view(self, request, signed_id: int):
         if not self.has_view_permission(request):

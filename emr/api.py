@@ -1,14 +1,14 @@
-from drf_spectacular.utils import extend_schema
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from audit.access_log import record_access
 from audit.models import AccessedPage
+from emr.documents import signed_documents_of
 from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission, StrictModelSerializer
-from emr.documents import signed_documents_of
 from emr.models import Patient, SignedDocument
 from emr.portal.accounts import invite_patient
 

@@ -45,7 +45,7 @@ from emr.kernel.events import publish
 from emr.kernel.services import service_transaction
 from emr.models import DocumentKind, DocumentTemplate, DocumentVersion, Patient, SignedDocument
 from orders.models import Order, OrderItem
-from orders.states import PAYMENT_ONLY_KINDS, IN_PROGRESS, UNPAID
+from orders.states import IN_PROGRESS, PAYMENT_ONLY_KINDS, UNPAID
 
 # Orders a signature can still move on: not closed by staff, not shipped or completed.
 OPEN_STATUSES = frozenset({*UNPAID, *IN_PROGRESS})

@@ -24,8 +24,8 @@ from billing.payments import active_gateway
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
 from emr import documents
 from emr.kernel.actors import Actor
-from emr.kernel.money import format_cents
 from emr.kernel.errors import NotFound
+from emr.kernel.money import format_cents
 from emr.models import Patient, SignedDocument
 from emr.portal.payments import issuer_words
 from emr.portal.scope import (
