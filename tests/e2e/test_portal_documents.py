@@ -8,6 +8,7 @@ $PORTAL_SCREENSHOTS (default /tmp/shots-portal/), named after the page and the w
 
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -95,7 +96,7 @@ def test_a_patient_signs_a_consent_and_the_order_goes_on(screen, consent_order, 
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the signed PDF").click()
-    content = open(download.value.path(), "rb").read()  # noqa: PTH123 (Playwright's temp file)
+    content = Path(download.value.path()).read_bytes()
     assert hashlib.sha256(content).hexdigest() == signed.pdf_sha256
 
     assert Order.objects.get(pk=consent_order.pk).status == OrderStatus.PROCESSING
