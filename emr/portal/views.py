@@ -471,9 +471,7 @@ def documents_page(request, patient):
 def sign_document(request, patient, template_id):
     view = records.sign_page(patient, template_id)
     version = view.entry.version
-    form = SignDocumentForm(
-        request.POST or None, initial={"version": version.pk, "shown": version.text_sha256}
-    )
+    form = _sign_form(request.POST or None, view)
     refusal, status = "", 200
     if request.method == "POST":
         if not form.is_valid():
@@ -510,8 +508,14 @@ def sign_document(request, patient, template_id):
                 )
                 return redirect("portal:signed-document", signed_id=signed.pk)
     if refusal:
-        # The words may have changed: show what is in force now.
-        return _sign_page_again(request, patient, template_id, refusal, status)
+        # The words may have changed: show what is in force now, with a fresh form.
+        try:
+            view = records.sign_page(patient, template_id)
+        except NotFound:
+            # Signed meanwhile (another tab): nothing is left to sign here.
+            messages.info(request, refusal)
+            return redirect("portal:documents")
+        form = _sign_form(None, view)
     context = {
         "patient": patient,
         "section": "documents",
@@ -522,23 +526,9 @@ def sign_document(request, patient, template_id):
     return page(request, "portal/sign_document.html", context, status=status)
 
 
-def _sign_page_again(request, patient, template_id, refusal: str, status: int):
-    try:
-        view = records.sign_page(patient, template_id)
-    except NotFound:
-        # Signed meanwhile (another tab): nothing is left to sign here.
-        messages.info(request, refusal)
-        return redirect("portal:documents")
+def _sign_form(data, view) -> SignDocumentForm:
     version = view.entry.version
-    form = SignDocumentForm(initial={"version": version.pk, "shown": version.text_sha256})
-    context = {
-        "patient": patient,
-        "section": "documents",
-        "view": view,
-        "form": form,
-        "refusal": refusal,
-    }
-    return page(request, "portal/sign_document.html", context, status=status)
+    return SignDocumentForm(data, initial={"version": version.pk, "shown": version.text_sha256})
 
 
 @patient_page
