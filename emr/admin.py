@@ -7,9 +7,12 @@ operations, calling `emr.intake`; a prescription arrives from the telehealth pro
 (RX_WRITTEN) and is never typed in or edited here.
 """
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.urls import reverse
+from django.http import HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -18,10 +21,22 @@ from audit.models import AccessedPage
 from billing.models import SessionPackage
 from billing.packages import ledgers
 from billing.states import InvoiceStatus
+from emr import documents
 from emr.intake import REVIEWABLE, order_kept_status, reject_intake, send_back_for_correction
+from emr.kernel.actors import Actor, Door
 from emr.kernel.admin_actions import ReasonForm
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordTool, RecordToolsMixin
-from emr.models import IntakeResponse, IntakeStatus, Patient, Prescription
+from emr.kernel.errors import DomainError
+from emr.models import (
+    DocumentKind,
+    DocumentTemplate,
+    DocumentVersion,
+    IntakeResponse,
+    IntakeStatus,
+    Patient,
+    Prescription,
+    SignedDocument,
+)
 from emr.portal.accounts import invite_patient
 from emr.support.models import Escalation
 from emr.support.preflight import intake_rejection_preflight
@@ -255,3 +270,190 @@ class PrescriptionAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     search_fields = ["patient__email", "order__number", "medication"]
     fields = ["medication", "prescriber", "written_at", "patient", "order"]
     readonly_fields = fields
+
+
+# --- Documents patients sign ----------------------------------------------------------------
+
+
+class DocumentWordsForm(ReasonForm):
+    """The words of a new version: what patients will read and sign from now on."""
+
+    title = forms.CharField(max_length=200)
+    body = forms.CharField(
+        label="Text",
+        widget=forms.Textarea(attrs={"rows": 16, "cols": 80}),
+        help_text="Separate paragraphs with a blank line. Patients sign exactly this text.",
+    )
+
+    def __init__(self, *args, current: DocumentVersion | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if current is not None:
+            self.initial.update(title=current.title, body=current.body)
+
+
+class NewDocumentForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, help_text="What staff and patients call it, e.g. “Ketamine consent”."
+    )
+    kind = forms.ChoiceField(choices=DocumentKind.choices)
+    title = forms.CharField(max_length=200)
+    body = forms.CharField(
+        label="Text",
+        widget=forms.Textarea(attrs={"rows": 16, "cols": 80}),
+        help_text="Separate paragraphs with a blank line. Patients sign exactly this text.",
+    )
+
+
+def _new_version(template, *, actor, reason, data) -> str:
+    version = documents.revise_template(
+        template=template, title=data["title"], body=data["body"], actor=actor
+    )
+    return (
+        f"{template.name}: version {version.version} is in force. Signatures of earlier "
+        "versions stay as they were; orders placed from now on need this version signed."
+    )
+
+
+DOCUMENT_TOOLS = (
+    RecordTool(
+        "new_version",
+        "Make a new version…",
+        "emr.change_documenttemplate",
+        "Version n+1 with these words. Earlier versions and every signature of them stay as "
+        "they were; orders placed from now on need the new version signed.",
+        _new_version,
+        form_class=DocumentWordsForm,
+        form_kwargs=lambda template: {"current": template.current},
+    ),
+)
+
+
+class DocumentVersionInline(ReadOnlyAdminMixin, admin.StackedInline):
+    """Every version, newest first: exactly what patients read and signed under each."""
+
+    model = DocumentVersion
+    extra = 0
+    fields = ["version", "title", "body", "text_sha256", "created_at", "created_by_label"]
+    readonly_fields = fields
+    ordering = ["-version"]
+
+
+@admin.register(DocumentTemplate)
+class DocumentTemplateAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin):
+    """Consents, disclaimers and payment terms. Versions are read-only: words change only as a
+    new version (the tool on the page), so no text a patient signed can be rewritten here. A
+    product lists the documents it needs on its own page."""
+
+    list_display = ["name", "kind", "current_version", "used_by"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+    fields = ["name", "kind", "used_by", "created_at"]
+    readonly_fields = fields
+    inlines = [DocumentVersionInline]
+    record_tools = DOCUMENT_TOOLS
+    change_form_template = "admin/billing/record_change_form.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("versions", "products")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("emr.add_documenttemplate")
+
+    @admin.display(description="Current version")
+    def current_version(self, template: DocumentTemplate) -> int:
+        return max((version.version for version in template.versions.all()), default=0)
+
+    @admin.display(description="Products that need it")
+    def used_by(self, template: DocumentTemplate) -> str:
+        return ", ".join(product.name for product in template.products.all()) or "none yet"
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """A new document and its version 1, through the service (never a model form)."""
+        if not self.has_add_permission(request):
+            return HttpResponseRedirect(reverse("admin:emr_documenttemplate_changelist"))
+        form = NewDocumentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                template = documents.create_template(
+                    actor=Actor.staff(request.user, door=Door.ADMIN), **form.cleaned_data
+                )
+            except DomainError as error:
+                form.add_error(None, error.detail)
+            else:
+                messages.success(request, f"{template.name}: version 1 is in force.")
+                return HttpResponseRedirect(
+                    reverse("admin:emr_documenttemplate_change", args=[template.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "New document to sign",
+            "form": form,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/emr/documenttemplate/add.html", context)
+
+
+@admin.register(SignedDocument)
+class SignedDocumentAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    """What each patient signed, for reading and downloading; never edited or deleted."""
+
+    list_display = ["document", "patient", "version_number", "typed_name", "signed_at"]
+    list_select_related = ["patient", "version__template"]
+    search_fields = ["patient__email", "patient__last_name", "version__template__name"]
+    fields = [
+        "document",
+        "version_number",
+        "patient",
+        "typed_name",
+        "signed_at",
+        "ip_address",
+        "user_agent",
+        "signed_by_label",
+        "text",
+        "text_sha256",
+        "pdf_link",
+        "pdf_sha256",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("pdf")
+
+    @admin.display(description="Document")
+    def document(self, signed: SignedDocument) -> str:
+        return signed.version.template.name
+
+    @admin.display(description="Version")
+    def version_number(self, signed: SignedDocument) -> int:
+        return signed.version.version
+
+    @admin.display(description="Signed PDF (as stored at signing)")
+    def pdf_link(self, signed: SignedDocument):
+        return format_html(
+            '<a href="{}">Download the PDF</a>',
+            reverse("admin:emr_signeddocument_pdf", args=[signed.pk]),
+        )
+
+    def get_urls(self):
+        download = path(
+            "<int:signed_id>/pdf/",
+            self.admin_site.admin_view(self.pdf_view),
+            name="emr_signeddocument_pdf",
+        )
+        return [download, *super().get_urls()]
+
+    def pdf_view(self, request, signed_id: int):
+        if not self.has_view_permission(request):
+            return HttpResponseRedirect(reverse("admin:index"))
+        signed = self.get_queryset(request).defer(None).filter(pk=signed_id).first()
+        if signed is None:
+            return HttpResponseRedirect(reverse("admin:emr_signeddocument_changelist"))
+        record_access(
+            request,
+            page=AccessedPage.ADMIN_PATIENT,
+            record=f"signed document #{signed.pk} of patient #{signed.patient_id}",
+            patient=signed.patient,
+        )
+        response = HttpResponse(bytes(signed.pdf), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="signed-document-{signed.pk}.pdf"'
+        return response

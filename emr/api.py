@@ -1,13 +1,15 @@
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from audit.access_log import record_access
 from audit.models import AccessedPage
+from emr.documents import signed_documents_of
 from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission, StrictModelSerializer
-from emr.models import Patient
+from emr.models import Patient, SignedDocument
 from emr.portal.accounts import invite_patient
 
 
@@ -24,6 +26,36 @@ class PortalInviteSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
+class SignedDocumentSerializer(serializers.ModelSerializer):
+    """What the patient signed: the document and version, the exact text and its hash, who,
+    when, from where, and the hash of the PDF stored at signing."""
+
+    template = serializers.CharField(source="version.template.name")
+    kind = serializers.CharField(source="version.template.kind")
+    version = serializers.IntegerField(source="version.version")
+    title = serializers.CharField(source="version.title")
+    drawn_signature = serializers.BooleanField(source="drawn")
+
+    class Meta:
+        model = SignedDocument
+        fields = [
+            "id",
+            "template",
+            "kind",
+            "version",
+            "title",
+            "text",
+            "text_sha256",
+            "typed_name",
+            "drawn_signature",
+            "signed_at",
+            "ip_address",
+            "user_agent",
+            "pdf_sha256",
+        ]
+        read_only_fields = fields
+
+
 class PatientViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -33,7 +65,10 @@ class PatientViewSet(
     queryset = Patient.objects.all()
     serializer_class = PatientSerializer
     permission_classes = [ActionPermission]
-    action_permissions = {"create": "emr.add_patient", "portal_invite": "emr.change_patient"}
+    action_permissions = {
+        "create": "emr.add_patient",
+        "portal_invite": "emr.change_patient",
+    }
 
     def retrieve(self, request, *args, **kwargs):
         patient = self.get_object()
@@ -53,3 +88,24 @@ class PatientViewSet(
             patient=self.get_object(), actor=Actor.staff(request.user, door=Door.API)
         )
         return Response(PortalInviteSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class PatientSignedDocumentsView(generics.ListAPIView):
+    """What the patient signed (consents, disclaimers, payment terms), newest first, with the
+    exact text, its hash, when, from where, and the hash of the PDF stored at signing."""
+
+    queryset = SignedDocument.objects.all()  # what the read permission is checked against
+    serializer_class = SignedDocumentSerializer
+    permission_classes = [ActionPermission]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator, no request
+            return SignedDocument.objects.none()
+        patient = get_object_or_404(Patient, pk=self.kwargs["patient_id"])
+        record_access(
+            self.request,
+            page=AccessedPage.API_PATIENT,
+            record=f"signed documents of patient #{patient.pk} ({patient.full_name})",
+            patient=patient,
+        )
+        return signed_documents_of(patient).defer(None).defer("pdf", "signature_png")

@@ -13,7 +13,7 @@ from billing.api import (
     PayInvoiceView,
     RefundPolicyViewSet,
 )
-from emr.api import PatientViewSet
+from emr.api import PatientSignedDocumentsView, PatientViewSet
 from orders.api import OrderViewSet, ProductViewSet
 
 router = DefaultRouter()
@@ -34,6 +34,11 @@ urlpatterns = [
         "patients/<int:patient_id>/payment-methods/",
         PatientPaymentMethodsView.as_view(),
         name="patient-payment-methods",
+    ),
+    path(
+        "patients/<int:patient_id>/signed-documents/",
+        PatientSignedDocumentsView.as_view(),
+        name="patient-signed-documents",
     ),
     path("invoices/<int:invoice_id>/pay/", PayInvoiceView.as_view(), name="invoice-pay"),
     path("settings/active-gateway/", ActiveGatewayView.as_view(), name="active-gateway"),

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from emr.kernel.actors import Actor
-from emr.models import IntakeResponse
+from emr.models import IntakeResponse, SignedDocument
 
 
 @dataclass(frozen=True)
@@ -29,4 +29,13 @@ class IntakeSubmitted:
     """The patient submitted `intake`: its order may move on."""
 
     intake: IntakeResponse
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class DocumentSigned:
+    """The patient signed `signed` (a consent, a disclaimer, payment terms): the orders that
+    waited for it may move on."""
+
+    signed: SignedDocument
     actor: Actor

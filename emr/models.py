@@ -1,4 +1,5 @@
-"""The patient chart: who the patient is, what they answered, what was prescribed."""
+"""The patient chart: who the patient is, what they answered, what was prescribed, and the
+documents they signed (consents, treatment disclaimers, payment terms)."""
 
 from django.conf import settings
 from django.db import models
@@ -6,7 +7,17 @@ from django.db import models
 from audit.models import audit_trail
 from emr.kernel.numbering import NumberSequence
 
-__all__ = ["IntakeResponse", "IntakeStatus", "NumberSequence", "Patient", "Prescription"]
+__all__ = [
+    "DocumentKind",
+    "DocumentTemplate",
+    "DocumentVersion",
+    "IntakeResponse",
+    "IntakeStatus",
+    "NumberSequence",
+    "Patient",
+    "Prescription",
+    "SignedDocument",
+]
 
 
 class Patient(models.Model):
@@ -93,3 +104,112 @@ class Prescription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.medication} ({self.written_at:%Y-%m-%d})"
+
+
+# --- Documents the patient signs ------------------------------------------------------------
+
+
+class DocumentKind(models.TextChoices):
+    CONSENT = "CONSENT", "Consent"
+    DISCLAIMER = "DISCLAIMER", "Treatment disclaimer"
+    PAYMENT_TERMS = "PAYMENT_TERMS", "Payment terms"
+
+
+class DocumentTemplate(models.Model):
+    """A document the clinic asks patients to sign ("Ketamine consent"). Its words live in
+    versions, which never change: an edit is a new version (`emr.documents.revise_template`),
+    and each signature keeps the version, and the exact text, the patient signed."""
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=DocumentKind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=DocumentKind.values), name="document_kind_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def current(self) -> "DocumentVersion":
+        return self.versions.order_by("-version").first()
+
+
+class DocumentVersion(models.Model):
+    template = models.ForeignKey(
+        DocumentTemplate, on_delete=models.PROTECT, related_name="versions"
+    )
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    # The hash of `emr.documents.document_text(title, body)`: what a signature points at.
+    text_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by_label = models.CharField(max_length=150)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = ["template", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "version"], name="document_version_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} v{self.version}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("A document version never changes; make a new version.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("A document version is never deleted.")
+
+
+class SignedDocument(models.Model):
+    """A patient's signature of one document version: the exact text shown and its hash, when,
+    from which address and browser, the typed name and (when drawn) the signature image, and
+    the PDF rendered once at signing with its hash. Written once by `emr.documents.sign_document`
+    and never changed or deleted."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="signed_documents")
+    version = models.ForeignKey(
+        DocumentVersion, on_delete=models.PROTECT, related_name="signatures"
+    )
+    text = models.TextField()
+    text_sha256 = models.CharField(max_length=64)
+    typed_name = models.CharField(max_length=200)
+    signature_png = models.BinaryField(null=True, blank=True, editable=False)
+    signed_at = models.DateTimeField()
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    signed_by_label = models.CharField(max_length=150)
+    pdf = models.BinaryField(editable=False)
+    pdf_sha256 = models.CharField(max_length=64)
+
+    # The history keeps the hashes, not a second copy of the PDF and the image: the audit chain
+    # seals the hash, so a PDF altered in place no longer matches what was sealed.
+    history = audit_trail(excluded_fields=["pdf", "signature_png"])
+
+    class Meta:
+        ordering = ["-signed_at", "-id"]
+        indexes = [models.Index(fields=["patient", "version"], name="signed_document_patient")]
+
+    def __str__(self) -> str:
+        return f"{self.version} signed by {self.typed_name}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("A signed document never changes.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("A signed document is never deleted.")

@@ -13,7 +13,8 @@ own automations, delivered after commit by a worker.
 
 from billing.events import CardRemoved, InvoicePaid
 from billing.packages import open_packages
-from emr.events import IntakeRejected, IntakeSentBack, IntakeSubmitted
+from emr.documents import orders_waiting_for
+from emr.events import DocumentSigned, IntakeRejected, IntakeSentBack, IntakeSubmitted
 from emr.intake import order_kept_status
 from emr.kernel import events
 from emr.kernel.actors import Actor
@@ -129,6 +130,17 @@ def wait_for_corrected_intake(event: IntakeSentBack) -> None:
         )
 
 
+# --- A document signed (the chart) -----------------------------------------------------------
+
+
+def move_orders_on_with_signature(event: DocumentSigned) -> None:
+    """The patient's open orders that need this document are recalculated: with everything
+    signed (and the intake in), they may move on."""
+    template = event.signed.version.template
+    for order in orders_waiting_for(event.signed):
+        recalculate_status(order=order, actor=event.actor, reason=f"{template.name} signed")
+
+
 # --- The table ------------------------------------------------------------------------------
 
 REACTIONS = {
@@ -142,6 +154,7 @@ REACTIONS = {
     ],
     IntakeSentBack: [wait_for_corrected_intake],
     IntakeSubmitted: [move_order_on_with_intake],
+    DocumentSigned: [move_orders_on_with_signature],
 }
 
 

@@ -14,6 +14,10 @@ _VIEW_ALL = [
     "emr.view_patient",
     "emr.view_intakeresponse",
     "emr.view_prescription",
+    # Consents, disclaimers and payment terms, and what each patient signed.
+    "emr.view_documenttemplate",
+    "emr.view_documentversion",
+    "emr.view_signeddocument",
     "orders.view_product",
     "orders.view_order",
     "orders.view_orderitem",
@@ -70,6 +74,9 @@ GROUP_PERMISSIONS = {
         "orders.change_product",
         "billing.add_refundpolicy",
         "billing.change_refundpolicy",
+        # Documents patients sign: a new one, or a new version of one (never an edit).
+        "emr.add_documenttemplate",
+        "emr.change_documenttemplate",
         "subscriptions.add_plan",
         "subscriptions.change_plan",
         "subscriptions.add_subscription",

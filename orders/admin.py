@@ -6,6 +6,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from billing.models import SessionPackage
 from billing.packages import ledgers
 from billing.states import PaymentKind, PaymentStatus
+from emr.documents import OPEN_STATUSES, missing_documents
 from emr.kernel.admin_actions import reasoned_action
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordToolsMixin
 from emr.kernel.errors import DomainError
@@ -32,6 +33,7 @@ class ProductAdmin(SimpleHistoryAdmin):
     list_display = ["name", "kind", "price_cents", "currency", "active"]
     list_filter = ["kind", "active"]
     search_fields = ["name"]
+    filter_horizontal = ["required_documents"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and OrderItem.objects.filter(product=obj).exists():
@@ -190,6 +192,8 @@ class OrderAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin):
             "pharmacy_orders": list(order.pharmacy_orders.all()),
             "escalate_url": escalation_url(order=order),
             "package_ledgers": ledgers(SessionPackage.objects.filter(order_item__order=order)),
+            # What the patient still has to sign before the order goes on.
+            "unsigned_documents": missing_documents(order) if order.status in OPEN_STATUSES else [],
         }
 
     def refusal_message(self, order, error: DomainError):

@@ -31,6 +31,11 @@ class Product(models.Model):
         on_delete=models.PROTECT,
         related_name="products",
     )
+    # The documents a patient signs before an order of this product goes on (a consent, a
+    # treatment disclaimer): unsigned, a paid order waits in AWAITING_REQUIREMENTS.
+    required_documents = models.ManyToManyField(
+        "emr.DocumentTemplate", blank=True, related_name="products"
+    )
     # What a PACKAGE grants: paying its order opens a package of this many sessions.
     sessions = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -15,6 +15,8 @@ class OrderFacts:
     payment_failed: bool = False  # a charge failed or no usable card exists (payment recovery)
     intake_required: bool = False
     intake_complete: bool = False
+    documents_required: bool = False  # a product needs a consent, disclaimer or terms signed
+    documents_signed: bool = False
     labs_required: bool = False
     requisition_sent: bool = False
     results_received: bool = False
@@ -35,6 +37,8 @@ def derive_status(facts: OrderFacts) -> OrderStatus:
     if facts.sent_to_pharmacy:
         return OrderStatus.AWAITING_SHIPMENT
     if facts.intake_required and not facts.intake_complete:
+        return OrderStatus.AWAITING_REQUIREMENTS
+    if facts.documents_required and not facts.documents_signed:
         return OrderStatus.AWAITING_REQUIREMENTS
     if facts.labs_required and not facts.requisition_sent:
         return OrderStatus.AWAITING_REQUISITION

@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing.invoices import set_invoice_status
 from billing.models import Invoice, Payment, RefundPolicyVersion
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
+from emr.documents import documents_signed
 from emr.kernel.actors import Actor
 from emr.kernel.errors import InvalidInput, StateConflict
 from emr.kernel.events import publish
@@ -272,12 +273,15 @@ def collect_facts(order: Order) -> OrderFacts:
     invoice = Invoice.objects.filter(order=order).first()
     charges = Payment.objects.filter(invoice=invoice, kind=PaymentKind.CHARGE)
     intakes = list(order.intakes.all())
+    documents_required, all_signed = documents_signed(order)
     return OrderFacts(
         paid=invoice is not None and invoice.status == InvoiceStatus.PAID,
         payment_failed=order.recovery_status in WAITING_FOR_PAYMENT
         or charges.filter(status=PaymentStatus.FAILED).exists(),
         intake_required=any(product.requires_intake for product in products),
         intake_complete=bool(intakes) and all(intake.is_complete for intake in intakes),
+        documents_required=documents_required,
+        documents_signed=all_signed,
         labs_required=any(product.requires_labs for product in products),
         requisition_sent=order.lab_requisition_sent_at is not None,
         results_received=order.lab_results_received_at is not None,

@@ -18,7 +18,7 @@ class OrderStatus(models.TextChoices):
     PENDING = "PENDING", "Pending"
     AWAITING_PAYMENT = "AWAITING_PAYMENT", "Awaiting payment"
     PROCESSING = "PROCESSING", "Processing"
-    AWAITING_REQUIREMENTS = "AWAITING_REQUIREMENTS", "Awaiting requirements (intake)"
+    AWAITING_REQUIREMENTS = "AWAITING_REQUIREMENTS", "Awaiting requirements (intake, signatures)"
     AWAITING_REQUISITION = "AWAITING_REQUISITION", "Awaiting lab requisition"
     AWAITING_RESULTS = "AWAITING_RESULTS", "Awaiting lab results"
     AWAITING_SCRIPT = "AWAITING_SCRIPT", "Awaiting prescription"

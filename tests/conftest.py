@@ -8,6 +8,7 @@ from tests.factories import UserFactory
 from tests.fixtures.beluga import *  # noqa: F403  (the Beluga fake server)
 from tests.fixtures.celery_worker import *  # noqa: F403  (a real Celery worker process)
 from tests.fixtures.dispensepro import *  # noqa: F403  (the DispensePro fake server)
+from tests.fixtures.documents import *  # noqa: F403  (a consent, and an order that needs it)
 from tests.fixtures.gateways import *  # noqa: F403  (both gateways configured against them)
 from tests.fixtures.nmi import *  # noqa: F403  (the NMI fake server)
 from tests.fixtures.orders import *  # noqa: F403  (orders paid through those gateways)

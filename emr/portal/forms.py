@@ -135,3 +135,21 @@ class AddCardForm(forms.Form):
 
     gateway = forms.CharField(widget=forms.HiddenInput, max_length=20)
     token = forms.CharField(widget=forms.HiddenInput, max_length=255)
+
+
+class SignDocumentForm(forms.Form):
+    """A signature: the typed full name (the signature itself, enough on its own, so a keyboard
+    or screen-reader user signs exactly as anyone else), and the drawing from the page's canvas
+    when the patient drew one. `version` and `shown` name the words the page showed."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    shown = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    typed_name = forms.CharField(
+        label="Type your full name to sign",
+        max_length=200,
+        help_text="Your typed name is your signature.",
+        widget=forms.TextInput(attrs={"autocomplete": "name", "spellcheck": "false"}),
+        error_messages={"required": "Type your full name to sign."},
+    )
+    # A PNG data URL; about 270 KB of base64 at most for the 200 KB the service accepts.
+    signature = forms.CharField(widget=forms.HiddenInput, required=False, max_length=280_000)

@@ -6,6 +6,7 @@ orders, invoices, payments or history rows the patient has. What a patient never
 never read for them: staff notes and review flags, escalations, gateway tokens, internal codes.
 """
 
+import base64
 import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -16,6 +17,7 @@ from django.db.models import Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
+from django.utils.text import slugify
 
 from billing.models import (
     Invoice,
@@ -29,11 +31,14 @@ from billing.packages import with_usage
 from billing.payments import active_gateway
 from billing.policies import combined_hash, unacknowledged_versions, versions_of
 from billing.states import InvoiceStatus, PaymentKind, PaymentStatus
+from emr import documents
 from emr.kernel.actors import Actor
+from emr.kernel.errors import NotFound
 from emr.kernel.money import format_cents
-from emr.models import Patient
+from emr.models import Patient, SignedDocument
 from emr.portal.payments import issuer_words
 from emr.portal.scope import (
+    NOT_FOUND,
     own_card,
     own_cards,
     own_invoice,
@@ -42,6 +47,8 @@ from emr.portal.scope import (
     own_orders,
     own_package,
     own_packages,
+    own_signed_document,
+    own_signed_documents,
     own_subscription,
     own_subscriptions,
     subscription_number,
@@ -78,9 +85,10 @@ ORDER_STATUS = {
     ),
     O.PROCESSING: Status("In progress", "ok", "Paid. The clinic is working on your order."),
     O.AWAITING_REQUIREMENTS: Status(
-        "Waiting for your questionnaire",
+        "Waiting for you",
         "warn",
-        "It goes on once you have filled in the health questionnaire the clinic sent you.",
+        "It goes on once you have done what the clinic asked: sign a document on your "
+        "Documents page, or fill in the health questionnaire the clinic sent you.",
     ),
     O.AWAITING_REQUISITION: Status(
         "Preparing your lab order", "", "The clinic is preparing the lab order for your tests."
@@ -263,6 +271,7 @@ class OrderPage:
     refunded: str
     cancelled_not_refunded: str
     pay_url: str
+    to_sign: list[str] = ()  # names of the documents this order waits for the patient to sign
 
 
 def order_page(patient: Patient, number: str) -> OrderPage:
@@ -283,9 +292,22 @@ def order_page(patient: Patient, number: str) -> OrderPage:
     refunded = any(
         p.kind == PaymentKind.REFUND and p.status != PaymentStatus.FAILED for p in payments
     )
+    to_sign = (
+        [r.template.name for r in documents.missing_documents(order)]
+        if order.status in documents.OPEN_STATUSES
+        else []
+    )
+    status = ORDER_STATUS[order.status]
+    if to_sign and order.status == O.AWAITING_REQUIREMENTS:
+        status = Status(
+            "Waiting for your signature",
+            "warn",
+            f"It goes on once you sign: {', '.join(to_sign)}.",
+        )
     return OrderPage(
         order=order,
-        status=ORDER_STATUS[order.status],
+        status=status,
+        to_sign=to_sign,
         items=list(order.items.all()),
         total=money(order.total_cents, order.currency),
         invoice=invoice,
@@ -840,7 +862,7 @@ def package_page(patient: Patient, package_id: int) -> PackagePage:
 class Attention:
     """Something the patient should act on, first on the home page."""
 
-    kind: str  # "payment", "card", "scheduled"
+    kind: str  # "payment", "document", "card", "scheduled"
     title: str
     sentence: str
     link: str = ""
@@ -867,6 +889,18 @@ def dashboard(patient: Patient) -> Dashboard:
             link_text=f"Pay invoice {open_invoice.invoice.number}",
         )
         for open_invoice in recovery_page(patient, None).open_invoices
+    ]
+    attention += [
+        Attention(
+            kind="document",
+            title=f"Please sign: {entry.template.name}",
+            sentence=(
+                f"Order {', '.join(entry.order_numbers)} goes on once you have read and signed it."
+            ),
+            link=reverse("portal:sign-document", args=[entry.template.pk]),
+            link_text=f"Read and sign {entry.template.name}",
+        )
+        for entry in documents.documents_to_sign(patient)
     ]
     attention += _expiring_cards(patient)
     subscriptions = list(
@@ -930,3 +964,109 @@ def _expiring_cards(patient: Patient) -> list[Attention]:
             )
         )
     return found
+
+
+# --- Documents: what to sign, and what was signed --------------------------------------------
+
+KIND_WORDS = {"CONSENT": "Consent", "DISCLAIMER": "Treatment disclaimer", "PAYMENT_TERMS": "Terms"}
+
+
+@dataclass(frozen=True)
+class SignedRow:
+    id: int
+    name: str
+    kind: str
+    version: int
+    signed_on: str
+    signed_at: datetime
+
+
+@dataclass(frozen=True)
+class DocumentsPage:
+    to_sign: list[documents.ToSign]
+    signed: list[SignedRow]
+
+
+def _signed_row(signed) -> SignedRow:
+    template = signed.version.template
+    return SignedRow(
+        id=signed.pk,
+        name=template.name,
+        kind=KIND_WORDS.get(template.kind, template.get_kind_display()),
+        version=signed.version.version,
+        signed_on=day(signed.signed_at),
+        signed_at=signed.signed_at,
+    )
+
+
+def documents_page(patient: Patient) -> DocumentsPage:
+    signed = own_signed_documents(patient, documents.signed_documents_of(patient))
+    return DocumentsPage(
+        to_sign=documents.documents_to_sign(patient),
+        signed=[_signed_row(row) for row in signed],
+    )
+
+
+@dataclass(frozen=True)
+class SignPage:
+    entry: documents.ToSign
+    text: str
+    paragraphs: list[str]
+
+
+def sign_page(patient: Patient, template_id: int) -> SignPage:
+    """A document the patient's open orders wait for them to sign; anything else is not theirs
+    to sign here (404, as every other number that is not theirs)."""
+    entry = next(
+        (e for e in documents.documents_to_sign(patient) if e.template.pk == template_id), None
+    )
+    if entry is None:
+        raise NotFound(NOT_FOUND, code="portal.not_found")
+    version = entry.version
+    return SignPage(
+        entry=entry,
+        text=documents.document_text(version.title, version.body),
+        paragraphs=version.body.split("\n\n"),
+    )
+
+
+@dataclass(frozen=True)
+class SignedPage:
+    signed: object
+    row: SignedRow
+    title: str
+    paragraphs: list[str]
+    signature_data_url: str
+
+
+def signed_page(patient: Patient, signed_id: int) -> SignedPage:
+    signed = own_signed_document(
+        patient, signed_id, SignedDocument.objects.select_related("version__template").defer("pdf")
+    )
+    title, _, body = signed.text.partition("\n\n")
+    png = bytes(signed.signature_png) if signed.signature_png else b""
+    return SignedPage(
+        signed=signed,
+        row=_signed_row(signed),
+        title=title,
+        paragraphs=body.split("\n\n"),
+        signature_data_url=(
+            "data:image/png;base64," + base64.b64encode(png).decode() if png else ""
+        ),
+    )
+
+
+def signed_pdf(patient: Patient, signed_id: int) -> tuple[bytes, str]:
+    """The PDF exactly as stored at signing, and a file name for it."""
+    signed = own_signed_document(
+        patient,
+        signed_id,
+        SignedDocument.objects.select_related("version__template").only(
+            "pdf", "signed_at", "patient_id", "version__version", "version__template__name"
+        ),
+    )
+    name = slugify(signed.version.template.name) or "document"
+    return (
+        bytes(signed.pdf),
+        f"{name}-v{signed.version.version}-signed-{signed.signed_at:%Y-%m-%d}.pdf",
+    )

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 
 from billing.models import Invoice, PaymentMethod, SessionPackage
 from emr.kernel.errors import NotFound
-from emr.models import Patient
+from emr.models import Patient, SignedDocument
 from orders.models import Order
 from subscriptions.models import Subscription
 
@@ -75,6 +75,18 @@ def own_package(
     patient: Patient, package_id: int, queryset: QuerySet[SessionPackage] | None = None
 ) -> SessionPackage:
     return _one(own_packages(patient, queryset), pk=package_id)
+
+
+def own_signed_documents(
+    patient: Patient, queryset: QuerySet[SignedDocument] | None = None
+) -> QuerySet[SignedDocument]:
+    return _base(queryset, SignedDocument).filter(patient=patient)
+
+
+def own_signed_document(
+    patient: Patient, signed_id: int, queryset: QuerySet[SignedDocument] | None = None
+) -> SignedDocument:
+    return _one(own_signed_documents(patient, queryset), pk=signed_id)
 
 
 def own_card(patient: Patient, card_id: int) -> PaymentMethod:

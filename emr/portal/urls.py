@@ -24,6 +24,14 @@ urlpatterns = [
     path("cards/<int:card_id>/default/", views.make_default_card, name="card-default"),
     path("cards/<int:card_id>/remove/", views.remove_card, name="card-remove"),
     path("messages/", views.messages_page, name="messages"),
+    path("documents/", views.documents_page, name="documents"),
+    path("documents/<int:template_id>/sign/", views.sign_document, name="sign-document"),
+    path("documents/signed/<int:signed_id>/", views.signed_document, name="signed-document"),
+    path(
+        "documents/signed/<int:signed_id>/pdf/",
+        views.signed_document_pdf,
+        name="signed-document-pdf",
+    ),
     path("subscriptions/", views.subscriptions, name="subscriptions"),
     path("subscriptions/<str:number>/", views.subscription, name="subscription"),
     path(

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -16,6 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode, urlsaf
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from emr import documents
 from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError, Forbidden, NotFound
 from emr.portal import accounts, cards, payments, records
@@ -25,6 +27,7 @@ from emr.portal.forms import (
     ConfirmChangeForm,
     PasswordResetRequestForm,
     PayInvoiceForm,
+    SignDocumentForm,
     SignInForm,
 )
 from emr.portal.models import SubscriptionChange
@@ -482,3 +485,99 @@ def messages_page(request, patient):
         "portal/messages.html",
         {"patient": patient, "section": "messages", "page_obj": found, "rows": rows},
     )
+
+
+# --- Documents: read, sign, download -------------------------------------------------------
+
+
+@patient_page
+def documents_page(request, patient):
+    view = records.documents_page(patient)
+    return page(
+        request,
+        "portal/documents.html",
+        {"patient": patient, "section": "documents", "view": view},
+    )
+
+
+@patient_page
+@require_http_methods(["GET", "POST"])
+def sign_document(request, patient, template_id):
+    view = records.sign_page(patient, template_id)
+    version = view.entry.version
+    form = _sign_form(request.POST or None, view)
+    refusal, status = "", 200
+    if request.method == "POST":
+        if not form.is_valid():
+            status = 400
+        elif form.cleaned_data["version"] != version.pk:
+            refusal, status = (
+                f"{view.entry.template.name} was updated while the page was open. Read the new "
+                "version below and sign it.",
+                409,
+            )
+        else:
+            try:
+                signed = documents.sign_document(
+                    patient=patient,
+                    version=version,
+                    shown_sha256=form.cleaned_data["shown"],
+                    typed_name=form.cleaned_data["typed_name"],
+                    signature_png=documents.signature_from_data_url(form.cleaned_data["signature"]),
+                    actor=Actor.patient(request.user),
+                    ip_address=get_client_ip_address(request),
+                    user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                )
+            except DomainError as error:
+                if error.code in {"document.name_mismatch", "document.name_required"}:
+                    form.add_error("typed_name", error.detail)
+                    status = 400
+                else:
+                    refusal, status = error.detail, error.http_status
+            else:
+                messages.success(
+                    request,
+                    f"Thank you: {view.entry.template.name} is signed. You can read or download "
+                    "it here at any time.",
+                )
+                return redirect("portal:signed-document", signed_id=signed.pk)
+    if refusal:
+        # The words may have changed: show what is in force now, with a fresh form.
+        try:
+            view = records.sign_page(patient, template_id)
+        except NotFound:
+            # Signed meanwhile (another tab): nothing is left to sign here.
+            messages.info(request, refusal)
+            return redirect("portal:documents")
+        form = _sign_form(None, view)
+    context = {
+        "patient": patient,
+        "section": "documents",
+        "view": view,
+        "form": form,
+        "refusal": refusal,
+    }
+    return page(request, "portal/sign_document.html", context, status=status)
+
+
+def _sign_form(data, view) -> SignDocumentForm:
+    version = view.entry.version
+    return SignDocumentForm(data, initial={"version": version.pk, "shown": version.text_sha256})
+
+
+@patient_page
+def signed_document(request, patient, signed_id):
+    view = records.signed_page(patient, signed_id)
+    return page(
+        request,
+        "portal/signed_document.html",
+        {"patient": patient, "section": "documents", "view": view},
+    )
+
+
+@patient_page
+def signed_document_pdf(request, patient, signed_id):
+    content, filename = records.signed_pdf(patient, signed_id)
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -27,6 +27,7 @@ def _reference(facts: OrderFacts) -> OrderStatus:
         (facts.shipped, S.SHIPPED),
         (facts.sent_to_pharmacy, S.AWAITING_SHIPMENT),
         (facts.intake_required and not facts.intake_complete, S.AWAITING_REQUIREMENTS),
+        (facts.documents_required and not facts.documents_signed, S.AWAITING_REQUIREMENTS),
         (facts.labs_required and not facts.requisition_sent, S.AWAITING_REQUISITION),
         (facts.labs_required and not facts.results_received, S.AWAITING_RESULTS),
         (facts.prescription_required and not facts.prescription_written, S.AWAITING_SCRIPT),
