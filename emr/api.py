@@ -5,9 +5,10 @@ from rest_framework.response import Response
 
 from audit.access_log import record_access
 from audit.models import AccessedPage
+from emr.communications import messages_for
 from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission, StrictModelSerializer
-from emr.models import Patient
+from emr.models import Patient, SentMessage
 from emr.portal.accounts import invite_patient
 
 
@@ -24,6 +25,30 @@ class PortalInviteSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
+class SentMessageSerializer(serializers.ModelSerializer):
+    order_number = serializers.CharField(source="order.number", default=None, read_only=True)
+
+    class Meta:
+        model = SentMessage
+        fields = [
+            "id",
+            "channel",
+            "kind",
+            "recipient",
+            "subject",
+            "body_sha256",
+            "body_length",
+            "sent_by",
+            "status",
+            "status_detail",
+            "attempts",
+            "sent_at",
+            "opened_at",
+            "order",
+            "order_number",
+        ]
+
+
 class PatientViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -33,7 +58,11 @@ class PatientViewSet(
     queryset = Patient.objects.all()
     serializer_class = PatientSerializer
     permission_classes = [ActionPermission]
-    action_permissions = {"create": "emr.add_patient", "portal_invite": "emr.change_patient"}
+    action_permissions = {
+        "create": "emr.add_patient",
+        "portal_invite": "emr.change_patient",
+        "messages": "emr.view_sentmessage",
+    }
 
     def retrieve(self, request, *args, **kwargs):
         patient = self.get_object()
@@ -53,3 +82,13 @@ class PatientViewSet(
             patient=self.get_object(), actor=Actor.staff(request.user, door=Door.API)
         )
         return Response(PortalInviteSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=SentMessageSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="messages")
+    def messages(self, request, pk=None):
+        """The communication log: every message sent to the patient (channel, recipient,
+        subject, SHA-256 of the body, when, delivery status) and when they opened it in the
+        portal, newest first."""
+        patient = self.get_object()
+        page = self.paginate_queryset(messages_for(patient=patient))
+        return self.get_paginated_response(SentMessageSerializer(page, many=True).data)
