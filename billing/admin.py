@@ -29,6 +29,7 @@ from billing.models import (
     SessionRedemption,
 )
 from billing.states import Gateway, PaymentKind, PaymentStatus
+from audit.timeline import describe_actor
 from emr.kernel.admin_actions import ReasonForm
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordTool, RecordToolsMixin
 from emr.kernel.money import format_cents, money_column
@@ -429,9 +430,8 @@ def _submit_evidence(dispute, *, actor, reason, data) -> str:
     dispute.refresh_from_db()
     return (
         f"Evidence of dispute {dispute.gateway_dispute_id} submitted to Stripe "
-        f"(file {submission.file_id}); the dispute is now "
-        f"{dispute.get_status_display().lower()}. It is sent once: submitting again changes "
-        "nothing."
+        f"(file {submission.file_id}). Its status is now “{dispute.get_status_display()}”: "
+        "the bank decides. Evidence is sent once; submitting again changes nothing."
     )
 
 
@@ -459,16 +459,17 @@ class DisputeAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin):
     """Disputes come from Stripe's webhooks or the NMI chargeback tool on a payment's page;
     they are read here, soonest evidence due first, and their evidence submitted by a tool."""
 
+    # What a billing admin reads first comes first: by when, which order, how much.
     list_display = [
-        "gateway_dispute_id",
-        "order_number",
-        "gateway",
-        money_column("amount_cents", "Amount"),
-        "reason",
-        "status",
         "due",
+        "order_number",
+        money_column("amount_cents", "Amount"),
+        "status",
         "evidence",
+        "reason",
+        "gateway_dispute_id",
     ]
+    list_display_links = ["gateway_dispute_id"]
     list_filter = ["status", "gateway"]
     list_select_related = ["payment__invoice__order", "submission"]
     search_fields = ["gateway_dispute_id", "payment__invoice__order__number"]
@@ -482,7 +483,7 @@ class DisputeAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin):
         "due",
         "opened_at",
         "closed_at",
-        "entered_by_label",
+        "entered_by",
         "note",
         "evidence",
         "packet",
@@ -502,6 +503,10 @@ class DisputeAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin):
             reverse("admin:orders_order_change", args=[order.pk]),
             order.number,
         )
+
+    @admin.display(description="Entered by")
+    def entered_by(self, dispute):
+        return describe_actor(dispute.entered_by_label)
 
     @admin.display(description="Amount")
     def amount(self, dispute):

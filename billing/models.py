@@ -468,6 +468,10 @@ class Dispute(GuardedStatusModel):
 
     # The order and patient it concerns (a decision record on a dispute names them).
     @property
+    def order(self) -> Order:
+        return self.payment.invoice.order
+
+    @property
     def order_id(self) -> int:
         return self.payment.invoice.order_id
 
