@@ -37,6 +37,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, StrIndex
 from audit.models import DecisionRecord
 from audit.timeline import HEADLINE_SUFFIXES, TimelineEntry, history_entry
 from billing.models import (
+    Dispute,
     GatewayEvent,
     GatewaySettings,
     Invoice,
@@ -48,7 +49,7 @@ from billing.models import (
     SessionRedemption,
 )
 from emr.kernel.money import format_cents
-from emr.models import IntakeResponse, Patient, Prescription
+from emr.models import IntakeResponse, Patient, Prescription, SentMessage
 from emr.portal.models import ConsequencesAcknowledgement
 from emr.support.models import Escalation
 from emr.workflows.models import Workflow, WorkflowEvent, WorkflowRun, WorkflowStep
@@ -576,6 +577,52 @@ class ConfirmationSource(Source):
         return entries
 
 
+class MessageSource(Source):
+    """What the app sent the patient (the communication log, emr/communications.py)."""
+
+    kind, label, category = "message", "Message sent to the patient", "message"
+
+    def rows(self, scope, filters):
+        if filters.field or filters.event_type:
+            return None
+        queryset = SentMessage.objects.all()
+        if scope is not None:
+            where = any_of(patients="patient_id", orders="order_id")(scope)
+            if where is None:
+                return None
+            queryset = queryset.filter(where)
+        return queryset.annotate(
+            t_at=F("sent_at"),
+            t_kind=_text(self.kind),
+            t_pk=F("id"),
+            t_actor=Concat(_text("system:"), F("sent_by"), output_field=CharField()),
+            t_door=_text("system"),
+            t_reason=_text(""),
+        ).values(*COLUMNS)
+
+    def entries(self, rows):
+        sent = SentMessage.objects.select_related("order").in_bulk([row["t_pk"] for row in rows])
+        entries = {}
+        for row in rows:
+            message = sent[row["t_pk"]]
+            entries[message.pk] = _entry(
+                row,
+                record=f"{message.get_channel_display().lower()} to {message.recipient}"
+                + (f" about {message.order.number}" if message.order else ""),
+                action=f"{message.get_kind_display().lower()} "
+                + (f"“{message.subject}” " if message.subject else "")
+                + message.get_status_display().lower(),
+                kind=self.kind,
+                details=[
+                    f"body SHA-256 {message.body_sha256} ({message.body_length} characters)",
+                    message.attempts > 1 and f"attempted {message.attempts} times",
+                    message.status_detail and f"server said: {message.status_detail}",
+                    message.opened_at and f"opened by the patient {_when(message.opened_at)}",
+                ],
+            )
+        return entries
+
+
 class DecisionSource(Source):
     """The checklist staff were shown when they refunded, cancelled, voided or rejected,
     stored with the action (audit/decisions.py): it sits beside the change it led to."""
@@ -791,6 +838,16 @@ SOURCES: tuple[Source, ...] = (
     ),
     ConfirmationSource(),
     DecisionSource(),
+    MessageSource(),
+    HistorySource(
+        "dispute",
+        "Dispute (chargeback)",
+        Dispute,
+        lambda row: f"dispute {row.gateway_dispute_id}",
+        lambda scope: (
+            None if scope.orders is None else Q(payment__invoice__order_id__in=scope.orders)
+        ),
+    ),
     HistorySource(
         "policy acceptance",
         "Refund terms accepted",

@@ -2,15 +2,22 @@
 page's tools; the active gateway and saved cards change through the tools on their own pages,
 which call `billing.payments`."""
 
+from datetime import UTC, datetime, time
+
+from django import forms
 from django.contrib import admin
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
-from billing import payments
+from audit.timeline import describe_actor
+from billing import dispute_evidence, disputes, evidence_packet, payments
 from billing.models import (
+    Dispute,
     GatewayEvent,
     GatewaySettings,
     Invoice,
@@ -22,7 +29,8 @@ from billing.models import (
     SessionPackage,
     SessionRedemption,
 )
-from billing.states import Gateway
+from billing.states import Gateway, PaymentKind, PaymentStatus
+from emr.kernel.admin_actions import ReasonForm
 from emr.kernel.admin_pages import ReadOnlyAdminMixin, RecordTool, RecordToolsMixin
 from emr.kernel.money import format_cents, money_column
 from emr.support.preflight import card_removal_preflight, gateway_switch_preflight
@@ -221,9 +229,76 @@ class InvoiceAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
         )
 
 
+class ChargebackForm(ReasonForm):
+    case_number = forms.CharField(
+        max_length=100, help_text="The processor's case or reference number for this chargeback."
+    )
+    amount_cents = forms.IntegerField(
+        min_value=1, label="Disputed amount (cents)", help_text="As the processor's notice says."
+    )
+    reason_code = forms.CharField(
+        max_length=100,
+        label="Chargeback reason",
+        help_text="The reason code or words on the notice, e.g. 13.1 merchandise not received.",
+    )
+    evidence_due_by = forms.DateField(
+        required=False,
+        help_text="The date the processor needs the evidence by (YYYY-MM-DD).",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def __init__(self, *args, payment=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if payment is not None:
+            self.fields["amount_cents"].initial = payment.amount_cents
+        self.fields["reason"].label = "Note for the audit history"
+
+
+def _enter_chargeback(payment, *, actor, reason, data) -> str:
+    due = data.get("evidence_due_by")
+    dispute = disputes.enter_chargeback(
+        payment=payment,
+        case_number=data["case_number"],
+        amount_cents=data["amount_cents"],
+        reason=data["reason_code"],
+        evidence_due_by=datetime.combine(due, time(23, 59), UTC) if due else None,
+        actor=actor,
+        note=reason,
+    )
+    return (
+        f"Chargeback {dispute.gateway_dispute_id} entered on {payment.invoice.order.number}. "
+        "Download its evidence packet from the dispute's page and upload it in the processor's "
+        "portal."
+    )
+
+
+PAYMENT_TOOLS = (
+    RecordTool(
+        "enter_chargeback",
+        "Enter an NMI chargeback…",
+        "billing.add_dispute",
+        "A dispute is recorded on this charge with the processor's case number, amount, reason "
+        "and due date, and the clinic's dispute.opened automations run. No money moves; NMI "
+        "takes the evidence in its own portal.",
+        _enter_chargeback,
+        form_class=ChargebackForm,
+        offered=lambda payment: (
+            payment.gateway == Gateway.NMI
+            and payment.kind == PaymentKind.CHARGE
+            and payment.status == PaymentStatus.SUCCEEDED
+        ),
+        form_kwargs=lambda payment: {"payment": payment},
+    ),
+)
+
+
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
-    """Payments are written by the charge and refund services only."""
+class PaymentAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin):
+    """Payments are written by the charge and refund services only; an NMI chargeback is
+    entered on its charge's page (a tool calling `billing.disputes`)."""
+
+    change_form_template = "admin/billing/record_change_form.html"
+    record_tools = PAYMENT_TOOLS
 
     list_display = [
         "id",
@@ -342,3 +417,146 @@ class SessionPackageAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     def used(self, package: SessionPackage) -> str:
         used = len(package.redemptions.all())
         return f"{used} of {package.sessions_total} ({package.sessions_total - used} left)"
+
+
+# --- Disputes ---------------------------------------------------------------------------------
+
+
+def _submit_evidence(dispute, *, actor, reason, data) -> str:
+    order = dispute.payment.invoice.order
+    submission = dispute_evidence.submit_evidence(
+        dispute=dispute, build_packet=lambda: evidence_packet.render(order), actor=actor
+    )
+    dispute.refresh_from_db()
+    return (
+        f"Evidence of dispute {dispute.gateway_dispute_id} submitted to Stripe "
+        f"(file {submission.file_id}). Its status is now “{dispute.get_status_display()}”: "
+        "the bank decides. Evidence is sent once; submitting again changes nothing."
+    )
+
+
+DISPUTE_TOOLS = (
+    RecordTool(
+        "submit_evidence",
+        "Submit the evidence packet to Stripe…",
+        "billing.submit_evidence",
+        "The order's evidence packet (the PDF below: order, refund terms and acceptance, "
+        "sessions used, messages, proof of payment, refunds, audit trail) is uploaded to Stripe "
+        "and submitted as this dispute's evidence. Stripe takes evidence once: after this, the "
+        "bank decides.",
+        _submit_evidence,
+        offered=lambda dispute: (
+            dispute.gateway == Gateway.STRIPE
+            and dispute.is_open
+            and getattr(getattr(dispute, "submission", None), "status", "") != "SUBMITTED"
+        ),
+    ),
+)
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdminMixin, RecordToolsMixin, SimpleHistoryAdmin):
+    """Disputes come from Stripe's webhooks or the NMI chargeback tool on a payment's page;
+    they are read here, soonest evidence due first, and their evidence submitted by a tool."""
+
+    # What a billing admin reads first comes first: by when, which order, how much.
+    list_display = [
+        "due",
+        "order_number",
+        money_column("amount_cents", "Amount"),
+        "status",
+        "evidence",
+        "reason",
+        "gateway_dispute_id",
+    ]
+    list_display_links = ["gateway_dispute_id"]
+    list_filter = ["status", "gateway"]
+    list_select_related = ["payment__invoice__order", "submission"]
+    search_fields = ["gateway_dispute_id", "payment__invoice__order__number"]
+    fields = [
+        "gateway_dispute_id",
+        "order_number",
+        "gateway",
+        "amount",
+        "reason",
+        "status",
+        "due",
+        "opened_at",
+        "closed_at",
+        "entered_by",
+        "note",
+        "evidence",
+        "packet",
+    ]
+    readonly_fields = fields
+    change_form_template = "admin/billing/record_change_form.html"
+    record_tools = DISPUTE_TOOLS
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("payment__invoice__order")
+
+    @admin.display(description="Order", ordering="payment__invoice__order__number")
+    def order_number(self, dispute):
+        order = dispute.payment.invoice.order
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:orders_order_change", args=[order.pk]),
+            order.number,
+        )
+
+    @admin.display(description="Entered by")
+    def entered_by(self, dispute):
+        return describe_actor(dispute.entered_by_label)
+
+    @admin.display(description="Amount")
+    def amount(self, dispute):
+        return format_cents(dispute.amount_cents, dispute.currency)
+
+    @admin.display(description="Evidence due", ordering="evidence_due_by")
+    def due(self, dispute):
+        if dispute.evidence_due_by is None:
+            return "no date given"
+        days = (dispute.evidence_due_by - timezone.now()).days
+        when = f"{dispute.evidence_due_by:%d %b %Y}"
+        if not dispute.is_open:
+            return when
+        if days < 0:
+            return f"{when} (past due)"
+        return f"{when} (in {days} day{'s' if days != 1 else ''})"
+
+    @admin.display(description="Evidence")
+    def evidence(self, dispute):
+        submission = getattr(dispute, "submission", None)
+        if dispute.gateway != Gateway.STRIPE:
+            return "download the packet for the processor's portal"
+        if submission is None:
+            return "not submitted"
+        detail = f" — {submission.error_message}" if submission.error_message else ""
+        when = f" {submission.submitted_at:%d %b %Y %H:%M} UTC" if submission.submitted_at else ""
+        return f"{submission.get_status_display()}{when}{detail}"
+
+    @admin.display(description="Evidence packet")
+    def packet(self, dispute):
+        return format_html(
+            '<a href="{}">Download the evidence packet (PDF)</a>',
+            reverse("admin:billing_dispute_packet", args=[dispute.pk]),
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:dispute_id>/packet/",
+                self.admin_site.admin_view(self.packet_view),
+                name="billing_dispute_packet",
+            ),
+            *super().get_urls(),
+        ]
+
+    def packet_view(self, request, dispute_id: int):
+        if not request.user.has_perm("billing.view_dispute"):
+            raise PermissionDenied
+        dispute = disputes.get_dispute(dispute_id)
+        packet = evidence_packet.render(dispute.payment.invoice.order)
+        response = HttpResponse(packet.content, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{packet.filename}"'
+        return response

@@ -1,12 +1,16 @@
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import packages, payments, policies
+from billing import dispute_evidence, evidence_packet, packages, payments, policies
 from billing.models import (
+    Dispute,
+    EvidenceSubmission,
     GatewaySettings,
     Invoice,
     PaymentMethod,
@@ -20,6 +24,7 @@ from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission, StrictCharField, StrictModelSerializer
 from emr.models import Patient
 from orders.api import PaymentSerializer
+from orders.models import Order
 
 
 class PaymentMethodSerializer(StrictModelSerializer):
@@ -278,3 +283,96 @@ class PackageViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.
             actor=Actor.staff(request.user, door=Door.API),
         )
         return Response(RedemptionSerializer(redemption).data, status=status.HTTP_201_CREATED)
+
+
+# --- Disputes and evidence ----------------------------------------------------------------
+
+
+class EvidenceSubmissionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EvidenceSubmission
+        fields = [
+            "status",
+            "file_id",
+            "packet_sha256",
+            "attempts",
+            "error_code",
+            "error_message",
+            "submitted_at",
+        ]
+
+
+class DisputeSerializer(serializers.ModelSerializer):
+    order = serializers.IntegerField(source="payment.invoice.order_id", read_only=True)
+    order_number = serializers.CharField(source="payment.invoice.order.number", read_only=True)
+    submission = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dispute
+        fields = [
+            "id",
+            "gateway",
+            "gateway_dispute_id",
+            "payment",
+            "order",
+            "order_number",
+            "amount_cents",
+            "currency",
+            "reason",
+            "status",
+            "evidence_due_by",
+            "opened_at",
+            "closed_at",
+            "submission",
+        ]
+
+    @extend_schema_field(EvidenceSubmissionSerializer(allow_null=True))
+    def get_submission(self, dispute):
+        submission = getattr(dispute, "submission", None)
+        return EvidenceSubmissionSerializer(submission).data if submission else None
+
+
+class DisputeViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Disputes on charges, the soonest evidence due first."""
+
+    queryset = Dispute.objects.select_related("payment__invoice__order", "submission")
+    serializer_class = DisputeSerializer
+    permission_classes = [ActionPermission]
+    action_permissions = {"submit_evidence": "billing.submit_evidence"}
+
+    @extend_schema(request=None, responses={200: DisputeSerializer})
+    @action(detail=True, methods=["post"], url_path="submit-evidence")
+    def submit_evidence(self, request, pk=None):
+        """Upload the order's evidence packet to Stripe and submit it as the dispute's evidence,
+        once: a retry answers with the submission already made. NMI: 409
+        `dispute.download_only` (download the packet from the order's evidence-packet)."""
+        dispute = self.get_object()
+        order = dispute.payment.invoice.order
+        dispute_evidence.submit_evidence(
+            dispute=dispute,
+            build_packet=lambda: evidence_packet.render(order),
+            actor=Actor.staff(request.user, door=Door.API),
+        )
+        return Response(DisputeSerializer(self.get_queryset().get(pk=dispute.pk)).data)
+
+
+class OrderEvidencePacketView(APIView):
+    """The order's evidence packet, a PDF: order and items, refund terms and their acceptance,
+    sessions used, messages sent, proof of payment, refunds, disputes, the audit trail."""
+
+    permission_classes = [ActionPermission]
+    queryset = Dispute.objects.all()  # reading it needs billing.view_dispute
+
+    @extend_schema(
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                response=OpenApiTypes.BINARY, description="The evidence packet (PDF)."
+            )
+        }
+    )
+    def get(self, request, order_id: int):
+        order = get_object_or_404(Order, pk=order_id)
+        packet = evidence_packet.render(order)
+        response = HttpResponse(packet.content, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{packet.filename}"'
+        return response

@@ -5,11 +5,15 @@ from django.db import models
 
 from audit.models import audit_trail
 from billing.states import (
+    OPEN_DISPUTE_STATUSES,
+    DisputeStatus,
+    EvidenceStatus,
     Gateway,
     InvoiceStatus,
     PaymentKind,
     PaymentStatus,
     RefundAttemptStatus,
+    dispute_transitions,
     invoice_transitions,
     payment_transitions,
 )
@@ -142,6 +146,9 @@ class Payment(GuardedStatusModel):
     # What staff may see of the card: brand and last four, never the number.
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
+    # The issuer's address and security-code checks, where the gateway reported them.
+    avs_result = models.CharField(max_length=100, blank=True)
+    cvv_result = models.CharField(max_length=20, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
     # Set when the gateway reported something the app did not do itself (a refund made in the
     # gateway's dashboard, a refund that failed after settling): CS must look at it.
@@ -407,3 +414,104 @@ class SessionRedemption(models.Model):
 
     def __str__(self) -> str:
         return f"Session of package {self.package_id} on {self.redeemed_at:%Y-%m-%d}"
+
+
+class Dispute(GuardedStatusModel):
+    """A chargeback (or an inquiry before one) on a charge: Stripe's reported by its webhooks,
+    NMI's entered by a billing admin from the processor's notice. The packet of evidence is
+    built per order (billing/evidence_packet.py) and, for Stripe, submitted once
+    (`EvidenceSubmission`)."""
+
+    transitions = dispute_transitions
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
+    gateway = models.CharField(max_length=10, choices=Gateway.choices)
+    # Stripe's dp_… id; for NMI the processor's case number.
+    gateway_dispute_id = models.CharField(max_length=100)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    reason = models.CharField(max_length=100)
+    status = models.CharField(max_length=30, choices=DisputeStatus.choices, editable=False)
+    evidence_due_by = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    entered_by_label = models.CharField(max_length=150)
+    note = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = audit_trail()
+
+    class Meta:
+        ordering = [models.F("evidence_due_by").asc(nulls_last=True), "-opened_at", "-id"]
+        permissions = [("submit_evidence", "Can submit a dispute's evidence to the gateway")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=DisputeStatus.values), name="dispute_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gateway__in=Gateway.values), name="dispute_gateway_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_cents__gt=0), name="dispute_amount_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["gateway", "gateway_dispute_id"], name="dispute_once_per_gateway_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Dispute {self.gateway_dispute_id} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_DISPUTE_STATUSES
+
+    # The order and patient it concerns (a decision record on a dispute names them).
+    @property
+    def order(self) -> Order:
+        return self.payment.invoice.order
+
+    @property
+    def order_id(self) -> int:
+        return self.payment.invoice.order_id
+
+    @property
+    def patient_id(self) -> int:
+        return self.payment.invoice.order.patient_id
+
+
+class EvidenceSubmission(models.Model):
+    """The one submission of a Stripe dispute's evidence. Committed, with the exact packet, before
+    the first gateway call; its `reference` makes both calls (the file upload and the dispute
+    update) idempotent at Stripe, so a retry after a lost answer, by staff or by the janitor
+    (`billing.resume_evidence_submissions`), repeats the same requests and Stripe replays its
+    answers instead of acting twice."""
+
+    dispute = models.OneToOneField(Dispute, on_delete=models.PROTECT, related_name="submission")
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(
+        max_length=10, choices=EvidenceStatus.choices, default=EvidenceStatus.PENDING
+    )
+    packet = models.BinaryField()
+    packet_sha256 = models.CharField(max_length=64)
+    evidence = models.JSONField(default=dict)  # the text fields sent with the file
+    file_id = models.CharField(max_length=100, blank=True)
+    requested_by_label = models.CharField(max_length=150)
+    door = models.CharField(max_length=20)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=EvidenceStatus.values),
+                name="evidence_submission_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Evidence for {self.dispute} ({self.get_status_display()})"

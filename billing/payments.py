@@ -327,6 +327,7 @@ def record_successful_charge(
         payment.transaction_id = result.transaction_id
         if result.card is not None:
             payment.card_brand, payment.card_last4 = result.card.brand, result.card.last4
+        payment.avs_result, payment.cvv_result = result.avs_result[:100], result.cvv_result[:20]
         payment.save()
         invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
         set_invoice_status(invoice, InvoiceStatus.PAID)

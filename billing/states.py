@@ -93,3 +93,50 @@ class RefundAttemptStatus(models.TextChoices):
     PENDING = "PENDING", "Pending (gateway asked)"
     SUCCEEDED = "SUCCEEDED", "Succeeded"
     FAILED = "FAILED", "Failed"
+
+
+class DisputeStatus(models.TextChoices):
+    """Stripe's dispute statuses (NMI chargebacks entered by staff use the same words)."""
+
+    WARNING_NEEDS_RESPONSE = "warning_needs_response", "Inquiry: needs a response"
+    WARNING_UNDER_REVIEW = "warning_under_review", "Inquiry: under review"
+    WARNING_CLOSED = "warning_closed", "Inquiry closed"
+    NEEDS_RESPONSE = "needs_response", "Needs a response"
+    UNDER_REVIEW = "under_review", "Evidence submitted, under review"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+OPEN_DISPUTE_STATUSES = frozenset(
+    {
+        DisputeStatus.WARNING_NEEDS_RESPONSE,
+        DisputeStatus.WARNING_UNDER_REVIEW,
+        DisputeStatus.NEEDS_RESPONSE,
+        DisputeStatus.UNDER_REVIEW,
+    }
+)
+# The gateway decides a dispute's status; an open one may move to any status (an inquiry can
+# become a chargeback), a closed one stays closed.
+DISPUTE_TRANSITIONS = {
+    **{status: set(DisputeStatus.values) - {status} for status in OPEN_DISPUTE_STATUSES},
+    DisputeStatus.WARNING_CLOSED: set(),
+    DisputeStatus.WON: set(),
+    DisputeStatus.LOST: set(),
+}
+
+dispute_transitions = TransitionTable(
+    DISPUTE_TRANSITIONS,
+    refuse=lambda current, target: InvalidTransition(
+        f"A dispute that is {DisputeStatus(current).label.lower()} cannot become "
+        f"{DisputeStatus(target).label.lower()}: it is closed.",
+        code="dispute.closed",
+        current=current,
+        target=target,
+    ),
+)
+
+
+class EvidenceStatus(models.TextChoices):
+    PENDING = "PENDING", "Being sent to the gateway"
+    SUBMITTED = "SUBMITTED", "Submitted"
+    FAILED = "FAILED", "Refused by the gateway"

@@ -12,6 +12,7 @@ from functools import partial
 import stripe
 from django.conf import settings
 
+from billing.disputes import apply_gateway_dispute, stripe_dispute_update
 from billing.models import GatewayEvent
 from billing.refund_updates import apply_gateway_refund
 from billing.states import Gateway
@@ -22,6 +23,7 @@ from integrations.inbox import Ignored, Malformed, Receipt, receive
 
 ACTOR = Actor.system("stripe-webhook", door=Door.WEBHOOK)
 REFUND_EVENTS = {"refund.created", "refund.updated", "refund.failed"}
+DISPUTE_EVENTS = {"charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"}
 
 
 def receive_stripe_event(*, payload: bytes, signature: str) -> Receipt:
@@ -82,11 +84,13 @@ def _apply(event_type: str, obj: dict) -> tuple[str, str]:
             result=result, gateway=Gateway.STRIPE, reference=reference, actor=ACTOR
         )
         return applied.outcome, applied.note
-    if event_type == "charge.dispute.created":
-        return (
-            GatewayEvent.Outcome.NEEDS_REVIEW,
-            f"Dispute opened on {obj.get('payment_intent') or obj.get('charge')}: "
-            "gather the refund policy, signed agreements and proof of payment.",
-        )
+    if event_type in DISPUTE_EVENTS:
+        try:
+            update = stripe_dispute_update(obj)
+        except InvalidInput as error:
+            raise Malformed(error.detail) from error
+        _dispute, note = apply_gateway_dispute(update=update, gateway=Gateway.STRIPE, actor=ACTOR)
+        # A dispute needs someone: its evidence is due by a date.
+        return GatewayEvent.Outcome.NEEDS_REVIEW, note
     # charge.refunded repeats what the refund.* events carry.
     raise Ignored("not an event this app acts on")

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from billing.dispute_evidence import resume_evidence_submissions
 from billing.packages import announce_expiry
 from billing.payments import reconcile_charges
 from billing.refund_reconciler import reconcile_refunds
@@ -18,3 +19,8 @@ def reconcile_charges_task() -> int:
 @shared_task(name="billing.announce_package_expiry")
 def announce_package_expiry_task() -> int:
     return announce_expiry()
+
+
+@shared_task(name="billing.resume_evidence_submissions")
+def resume_evidence_submissions_task() -> int:
+    return resume_evidence_submissions()

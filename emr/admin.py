@@ -13,7 +13,7 @@ from django.contrib.admin.utils import unquote
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from audit.access_log import record_access
@@ -22,6 +22,7 @@ from billing.models import SessionPackage
 from billing.packages import ledgers
 from billing.states import InvoiceStatus
 from emr import documents
+from emr.communications import messages_for
 from emr.intake import REVIEWABLE, order_kept_status, reject_intake, send_back_for_correction
 from emr.kernel.actors import Actor, Door
 from emr.kernel.admin_actions import ReasonForm
@@ -44,6 +45,7 @@ from orders.states import OrderStatus
 from subscriptions.states import LIVE_STATUSES, SubscriptionStatus
 
 REVIEW_PERMISSION = "emr.change_intakeresponse"
+COMMUNICATION_LOG_SHOWN = 50
 
 
 def _invite(patient, *, actor, reason, data) -> str:
@@ -70,6 +72,7 @@ class PatientAdmin(RecordToolsMixin, SimpleHistoryAdmin):
         "date_of_birth",
         "portal_login",
         "created_at",
+        "communication_log",
     ]
     record_tools = (
         RecordTool(
@@ -90,8 +93,8 @@ class PatientAdmin(RecordToolsMixin, SimpleHistoryAdmin):
         # hand the account to whoever reads the new address. Until then a mistyped address can
         # be corrected and the invitation sent again.
         if obj is not None and not _not_yet_signed_up(obj):
-            return ["email", "portal_login", "created_at"]
-        return ["portal_login", "created_at"]
+            return ["email", "portal_login", "created_at", "communication_log"]
+        return ["portal_login", "created_at", "communication_log"]
 
     @admin.display(description="Portal login")
     def portal_login(self, patient: Patient) -> str:
@@ -102,6 +105,39 @@ class PatientAdmin(RecordToolsMixin, SimpleHistoryAdmin):
         return (
             f"{patient.user.get_username()}: the patient signs in with the email above, so it "
             "is not changed here. Escalate to billing/admin operations if it must change."
+        )
+
+    @admin.display(description="Communication log")
+    def communication_log(self, patient: Patient):
+        """What the app sent this patient, newest first (the API has every row)."""
+        if patient.pk is None:
+            return "—"
+        sent = list(messages_for(patient=patient)[:COMMUNICATION_LOG_SHOWN])
+        if not sent:
+            return "Nothing has been sent to this patient yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td><code title='SHA-256 of the body'>{}…</code></td></tr>",
+            (
+                (
+                    f"{message.sent_at:%d %b %Y %H:%M} UTC",
+                    message.get_channel_display(),
+                    message.recipient,
+                    message.subject or "—",
+                    message.get_status_display()
+                    + (f" ({message.status_detail})" if message.status_detail else ""),
+                    f"{message.opened_at:%d %b %Y %H:%M} UTC" if message.opened_at else "not yet",
+                    message.body_sha256[:12],
+                )
+                for message in sent
+            ),
+        )
+        return format_html(
+            '<table class="communication-log"><thead><tr><th>Sent</th><th>Channel</th>'
+            "<th>To</th><th>Subject</th><th>Delivery</th><th>Opened in the portal</th>"
+            "<th>Body hash</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
         )
 
     def has_delete_permission(self, request, obj=None) -> bool:

@@ -6,10 +6,11 @@ from rest_framework.response import Response
 
 from audit.access_log import record_access
 from audit.models import AccessedPage
+from emr.communications import messages_for
 from emr.documents import signed_documents_of
 from emr.kernel.actors import Actor, Door
 from emr.kernel.api import ActionPermission, StrictModelSerializer
-from emr.models import Patient, SignedDocument
+from emr.models import Patient, SentMessage, SignedDocument
 from emr.portal.accounts import invite_patient
 
 
@@ -56,6 +57,30 @@ class SignedDocumentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class SentMessageSerializer(serializers.ModelSerializer):
+    order_number = serializers.CharField(source="order.number", default=None, read_only=True)
+
+    class Meta:
+        model = SentMessage
+        fields = [
+            "id",
+            "channel",
+            "kind",
+            "recipient",
+            "subject",
+            "body_sha256",
+            "body_length",
+            "sent_by",
+            "status",
+            "status_detail",
+            "attempts",
+            "sent_at",
+            "opened_at",
+            "order",
+            "order_number",
+        ]
+
+
 class PatientViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -68,6 +93,7 @@ class PatientViewSet(
     action_permissions = {
         "create": "emr.add_patient",
         "portal_invite": "emr.change_patient",
+        "messages": "emr.view_sentmessage",
     }
 
     def retrieve(self, request, *args, **kwargs):
@@ -109,3 +135,13 @@ class PatientSignedDocumentsView(generics.ListAPIView):
             patient=patient,
         )
         return signed_documents_of(patient).defer(None).defer("pdf", "signature_png")
+
+    @extend_schema(responses=SentMessageSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="messages")
+    def messages(self, request, pk=None):
+        """The communication log: every message sent to the patient (channel, recipient,
+        subject, SHA-256 of the body, when, delivery status) and when they opened it in the
+        portal, newest first."""
+        patient = self.get_object()
+        page = self.paginate_queryset(messages_for(patient=patient))
+        return self.get_paginated_response(SentMessageSerializer(page, many=True).data)

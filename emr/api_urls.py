@@ -8,6 +8,8 @@ from rest_framework.routers import DefaultRouter
 
 from billing.api import (
     ActiveGatewayView,
+    DisputeViewSet,
+    OrderEvidencePacketView,
     PackageViewSet,
     PatientPaymentMethodsView,
     PayInvoiceView,
@@ -22,6 +24,7 @@ router.register("products", ProductViewSet)
 router.register("orders", OrderViewSet)
 router.register("refund-policies", RefundPolicyViewSet)
 router.register("packages", PackageViewSet)
+router.register("disputes", DisputeViewSet)
 
 urlpatterns = [
     path("", include(router.urls)),
@@ -39,6 +42,11 @@ urlpatterns = [
         "patients/<int:patient_id>/signed-documents/",
         PatientSignedDocumentsView.as_view(),
         name="patient-signed-documents",
+    ),
+    path(
+        "orders/<int:order_id>/evidence-packet/",
+        OrderEvidencePacketView.as_view(),
+        name="order-evidence-packet",
     ),
     path("invoices/<int:invoice_id>/pay/", PayInvoiceView.as_view(), name="invoice-pay"),
     path("settings/active-gateway/", ActiveGatewayView.as_view(), name="active-gateway"),

@@ -29,6 +29,10 @@ app.conf.update(
         # The janitors of gateway calls whose answer was lost (each safe to run twice).
         "reconcile-refunds": {"task": "billing.reconcile_refunds", "schedule": 180.0},
         "reconcile-charges": {"task": "billing.reconcile_charges", "schedule": 180.0},
+        "resume-evidence-submissions": {
+            "task": "billing.resume_evidence_submissions",
+            "schedule": 180.0,
+        },
         # `expires` drops a sweep that could not start before the next one is due.
         "workflows-sweep-outbox": {
             "task": "workflows.sweep_outbox",

@@ -8,14 +8,18 @@ from audit.models import audit_trail
 from emr.kernel.numbering import NumberSequence
 
 __all__ = [
+    "DeliveryStatus",
     "DocumentKind",
     "DocumentTemplate",
     "DocumentVersion",
     "IntakeResponse",
     "IntakeStatus",
+    "MessageChannel",
+    "MessageKind",
     "NumberSequence",
     "Patient",
     "Prescription",
+    "SentMessage",
     "SignedDocument",
 ]
 
@@ -213,3 +217,75 @@ class SignedDocument(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("A signed document is never deleted.")
+
+
+class MessageChannel(models.TextChoices):
+    EMAIL = "EMAIL", "Email"
+    SMS = "SMS", "SMS"
+
+
+class MessageKind(models.TextChoices):
+    WORKFLOW = "WORKFLOW", "Workflow message"
+    PORTAL_INVITE = "PORTAL_INVITE", "Portal invitation"
+    PASSWORD_RESET = "PASSWORD_RESET", "Portal password reset"
+
+
+class DeliveryStatus(models.TextChoices):
+    SENT = "SENT", "Sent"
+    FAILED = "FAILED", "Not sent (the mail server or SMS provider refused)"
+
+
+class SentMessage(models.Model):
+    """The communication log: one row per message the app sent (or tried to send) to someone,
+    with the SHA-256 of the exact body, so a clinic can show in a dispute what it told the
+    patient and when, and that the words were not changed since.
+
+    The body itself is kept for workflow messages (the clinic's own words, rendered); a portal
+    invitation or password reset carries a sign-in link that works once, so only its hash is
+    kept. `opened_at` is when the patient first opened it on the portal's messages page.
+    """
+
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="sent_messages"
+    )
+    order = models.ForeignKey(
+        "orders.Order",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sent_messages",
+    )
+    channel = models.CharField(max_length=10, choices=MessageChannel.choices)
+    kind = models.CharField(max_length=20, choices=MessageKind.choices)
+    recipient = models.CharField(max_length=254)
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    body_sha256 = models.CharField(max_length=64)
+    body_length = models.PositiveIntegerField()
+    # What sent it: "workflow “Receipt” step 2", "portal invitation".
+    sent_by = models.CharField(max_length=200)
+    # One message, however many times its step was attempted (the step's idempotency key).
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices)
+    status_detail = models.CharField(max_length=300, blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=1)
+    sent_at = models.DateTimeField()
+    opened_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        verbose_name = "communication log entry"
+        verbose_name_plural = "communication log"
+        indexes = [models.Index(fields=["patient", "-sent_at"], name="sent_message_patient")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(channel__in=MessageChannel.values), name="message_channel_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=DeliveryStatus.values), name="message_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} to {self.recipient} ({self.sent_at:%Y-%m-%d})"

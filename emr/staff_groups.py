@@ -18,6 +18,8 @@ _VIEW_ALL = [
     "emr.view_documenttemplate",
     "emr.view_documentversion",
     "emr.view_signeddocument",
+    # The communication log: what the clinic sent a patient, and when they opened it.
+    "emr.view_sentmessage",
     "orders.view_product",
     "orders.view_order",
     "orders.view_orderitem",
@@ -64,6 +66,8 @@ _CS = [
     "workflows.view_workflowrun",
     "support.add_escalation",
     "support.view_escalation",
+    # CS answer "why is my payment disputed?"; billing admins act on disputes.
+    "billing.view_dispute",
 ]
 
 GROUP_PERMISSIONS = {
@@ -99,6 +103,9 @@ GROUP_PERMISSIONS = {
         # What staff were shown when they confirmed a change, and the audit chain's digests.
         "audit.view_decisionrecord",
         "audit.view_chaindigest",
+        # Chargebacks: NMI's entered by hand, evidence packets built and submitted.
+        "billing.add_dispute",
+        "billing.submit_evidence",
     ],
     MEDICAL_OPS: [
         *_VIEW_ALL,

@@ -24,10 +24,11 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import base36_to_int, urlsafe_base64_encode
 
+from emr.communications import Delivery, record_message
 from emr.kernel.actors import Actor
 from emr.kernel.errors import Forbidden, StateConflict
 from emr.kernel.services import service_transaction
-from emr.models import Patient
+from emr.models import MessageChannel, MessageKind, Patient
 from emr.portal.backends import normalize_email
 
 logger = logging.getLogger(__name__)
@@ -147,7 +148,9 @@ def invite_patient(
                 _link("portal:accept-invite", user, invite_tokens),
             ],
         )
-        transaction.on_commit(partial(_send, message, patient_id=patient.pk))
+        transaction.on_commit(
+            partial(_send, message, patient_id=patient.pk, kind=MessageKind.PORTAL_INVITE)
+        )
     return Invitation(patient=patient, email=patient.email, expires_at=expires_at)
 
 
@@ -212,7 +215,7 @@ def send_password_reset(*, email: str) -> None:
             "If you did not ask for this, ignore this email: your password stays as it is.",
         ],
     )
-    _send(message, patient_id=patient.pk)
+    _send(message, patient_id=patient.pk, kind=MessageKind.PASSWORD_RESET)
 
 
 # --- Email ---------------------------------------------------------------------------------
@@ -230,9 +233,23 @@ def _portal_email(patient: Patient, *, subject: str, lines: list[str]) -> EmailM
     return EmailMessage(subject=subject, body=body, to=[patient.email])
 
 
-def _send(message: EmailMessage, *, patient_id: int) -> None:
+def _send(message: EmailMessage, *, patient_id: int, kind: MessageKind) -> None:
+    delivery = Delivery(sent=True)
     try:
         message.send()
     except (smtplib.SMTPException, OSError) as error:
         # The address is the patient's: the log names the record, not the address.
         logger.warning("Portal email for patient %s not sent: %s", patient_id, error)
+        delivery = Delivery(sent=False, detail=str(error))
+    # The body carries a sign-in link that works once: only its hash is kept.
+    record_message(
+        channel=MessageChannel.EMAIL,
+        kind=kind,
+        recipient=message.to[0],
+        subject=message.subject,
+        body=message.body,
+        delivery=delivery,
+        sent_by=MessageKind(kind).label.lower(),
+        patient_id=patient_id,
+        keep_body=False,
+    )

@@ -35,7 +35,7 @@ from emr import documents
 from emr.kernel.actors import Actor
 from emr.kernel.errors import NotFound
 from emr.kernel.money import format_cents
-from emr.models import Patient, SignedDocument
+from emr.models import DeliveryStatus, Patient, SentMessage, SignedDocument
 from emr.portal.payments import issuer_words
 from emr.portal.scope import (
     NOT_FOUND,
@@ -679,6 +679,41 @@ def doctor_messages(patient: Patient, *, page: int | str = 1) -> tuple[Page, lis
             order_number=message.visit.order.number,
         )
         for message in found.object_list
+    ]
+
+
+CLINIC_MESSAGES_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class ClinicMessage:
+    id: int
+    channel: str
+    subject: str
+    body: str  # empty for an email whose sign-in link is not kept
+    sent_at: datetime
+    order_number: str | None
+
+
+def clinic_messages(patient: Patient) -> list[ClinicMessage]:
+    """What the clinic emailed or texted the patient (the communication log), newest first:
+    read-only; a sign-in link that worked once is not shown again."""
+    sent = (
+        SentMessage.objects.filter(patient=patient, status=DeliveryStatus.SENT)
+        .select_related("order")
+        .order_by("-sent_at", "-id")[:CLINIC_MESSAGES_SHOWN]
+    )
+    return [
+        ClinicMessage(
+            id=message.pk,
+            channel="Text message" if message.channel == "SMS" else "Email",
+            subject=message.subject or "",
+            body=message.body
+            or "This email held a sign-in link that works once, so it is not shown again.",
+            sent_at=message.sent_at,
+            order_number=message.order.number if message.order else None,
+        )
+        for message in sent
     ]
 
 

@@ -17,7 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode, urlsaf
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from emr import documents
+from emr import communications, documents
 from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError, Forbidden, NotFound
 from emr.portal import accounts, cards, payments, records
@@ -480,10 +480,19 @@ def remove_card(request, patient, card_id):
 @patient_page
 def messages_page(request, patient):
     found, rows = records.doctor_messages(patient, page=request.GET.get("page", 1))
+    from_clinic = records.clinic_messages(patient)
+    # The patient opened these: the communication log keeps when they first did.
+    communications.mark_opened(patient=patient, message_ids=[m.id for m in from_clinic])
     return page(
         request,
         "portal/messages.html",
-        {"patient": patient, "section": "messages", "page_obj": found, "rows": rows},
+        {
+            "patient": patient,
+            "section": "messages",
+            "page_obj": found,
+            "rows": rows,
+            "from_clinic": from_clinic,
+        },
     )
 
 

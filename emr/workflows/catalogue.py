@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
+from billing.states import DisputeStatus, Gateway, InvoiceStatus, PaymentKind, PaymentStatus
 from emr.models import IntakeStatus
 from emr.workflows.errors import UnknownEventType
 from orders.models import ProductKind
@@ -139,6 +139,18 @@ SECTION_FIELDS: dict[str, dict[str, str]] = {
         "expiresAt": "when unused sessions expire (empty if never)",
         "daysUntilExpiry": "whole days until expiry (empty if never)",
     },
+    "dispute": {
+        "id": "dispute id",
+        "gateway": _one_of(Gateway.values),
+        "gatewayDisputeId": "the gateway's dispute id (Stripe dp_…, the NMI case number)",
+        "amount": "disputed amount, formatted",
+        "amountCents": "disputed amount in cents",
+        "currency": "three-letter currency code",
+        "reason": "the reason the card network gives (e.g. fraudulent, product_not_received)",
+        "status": _one_of(DisputeStatus.values),
+        "evidenceDueBy": "when the evidence is due (empty if the gateway gave no date)",
+        "daysUntilDue": "whole days until the evidence is due (empty if no date)",
+    },
     "intake": {
         "id": "intake id",
         "questionnaire": "questionnaire name",
@@ -176,6 +188,7 @@ SUBJECT_SECTIONS: dict[str, tuple[str, ...]] = {
     "subscription": ("patient", "subscription"),
     "intake": ("patient", "intake", "order", "lineItems"),
     "package": ("patient", "package", "order"),
+    "dispute": ("patient", "dispute", "payment", "invoice", "order", "lineItems"),
 }
 
 
@@ -293,6 +306,12 @@ EVENTS: dict[str, EventType] = {
             "package.sessionsRemaining says what would be lost.",
         ),
         _event("package.expired", "package", "A session package expired; unused sessions lapse."),
+        _event(
+            "dispute.opened",
+            "dispute",
+            "A patient's bank disputed a charge (a Stripe webhook, or an NMI chargeback a billing "
+            "admin entered); dispute.evidenceDueBy says by when the evidence must be in.",
+        ),
         _event("intake.pending", "intake", "An intake form waits for the patient."),
         _event("intake.rejected", "intake", "Medical staff rejected an intake."),
         _event(

@@ -22,8 +22,15 @@ from django.conf import settings
 from django.db.models import Model
 from django.utils import timezone
 
-from billing.models import GatewaySettings, Invoice, Payment, PaymentMethod, SessionPackage
-from billing.states import Gateway, InvoiceStatus, PaymentKind, PaymentStatus
+from billing.models import (
+    Dispute,
+    GatewaySettings,
+    Invoice,
+    Payment,
+    PaymentMethod,
+    SessionPackage,
+)
+from billing.states import DisputeStatus, Gateway, InvoiceStatus, PaymentKind, PaymentStatus
 from emr.kernel.errors import InvalidInput
 from emr.kernel.money import format_cents
 from emr.models import IntakeResponse, IntakeStatus, Patient
@@ -167,6 +174,21 @@ def package_section(package: SessionPackage) -> Payload:
     }
 
 
+def dispute_section(dispute: Dispute) -> Payload:
+    return {
+        "id": dispute.pk,
+        "gateway": dispute.gateway,
+        "gatewayDisputeId": dispute.gateway_dispute_id,
+        "amount": format_cents(dispute.amount_cents, dispute.currency),
+        "amountCents": dispute.amount_cents,
+        "currency": dispute.currency,
+        "reason": dispute.reason,
+        "status": dispute.status,
+        "evidenceDueBy": _iso(dispute.evidence_due_by),
+        "daysUntilDue": _days_until(dispute.evidence_due_by),
+    }
+
+
 def intake_section(intake: IntakeResponse) -> Payload:
     # The answers and the reviewer's note are clinical: they stay in the chart.
     return {
@@ -279,6 +301,10 @@ def package_payload(package: SessionPackage) -> Payload:
     }
 
 
+def dispute_payload(dispute: Dispute) -> Payload:
+    return {**payment_payload(dispute.payment), "dispute": dispute_section(dispute)}
+
+
 # model class -> (subject type name, payload builder)
 SUBJECT_BUILDERS: dict[type[Model], tuple[str, Callable[[Any], Payload]]] = {
     Patient: ("patient", patient_payload),
@@ -288,6 +314,7 @@ SUBJECT_BUILDERS: dict[type[Model], tuple[str, Callable[[Any], Payload]]] = {
     Subscription: ("subscription", subscription_payload),
     IntakeResponse: ("intake", intake_payload),
     SessionPackage: ("package", package_payload),
+    Dispute: ("dispute", dispute_payload),
 }
 
 
@@ -431,6 +458,18 @@ SAMPLE_SECTIONS: dict[str, Any] = {
         "sessionsRemaining": 4,
         "expiresAt": "2025-04-15T10:00:00+00:00",
         "daysUntilExpiry": 7,
+    },
+    "dispute": {
+        "id": 1,
+        "gateway": Gateway.STRIPE.value,
+        "gatewayDisputeId": "dp_sample",
+        "amount": "$99.00",
+        "amountCents": 9900,
+        "currency": "usd",
+        "reason": "product_not_received",
+        "status": DisputeStatus.NEEDS_RESPONSE.value,
+        "evidenceDueBy": "2025-02-05T23:59:59+00:00",
+        "daysUntilDue": 21,
     },
     "intake": {
         "id": 1,

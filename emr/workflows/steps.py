@@ -28,8 +28,10 @@ from django.core.mail import EmailMessage
 from django.core.validators import URLValidator, validate_email
 from django.utils import timezone
 
+from emr.communications import Delivery, record_message
 from emr.kernel.actors import Actor
 from emr.kernel.errors import DomainError
+from emr.models import MessageChannel, MessageKind
 from emr.workflows import conditions, destinations, merge_tags, signing, sms
 from emr.workflows.catalogue import EventType
 from emr.workflows.errors import InvalidWorkflow
@@ -225,9 +227,13 @@ class EmailStep(SendingStep):
         try:
             message.send()
         except (smtplib.SMTPException, OSError) as error:
+            _log(
+                context, MessageChannel.EMAIL, recipient, subject, body, Delivery(False, str(error))
+            )
             return Outcome(
                 log=StepOutcome.FAILED, detail=f"email not sent: {error}", retryable=True
             )
+        _log(context, MessageChannel.EMAIL, recipient, subject, body, Delivery(True))
         return Outcome(log=StepOutcome.SENT, detail=f"emailed {recipient}: {subject}")
 
     def preview(self, config: dict, context: StepContext) -> Outcome:
@@ -240,6 +246,29 @@ class EmailStep(SendingStep):
         subject = merge_tags.render(config["subject"], context.payload).replace("\n", " ")
         body = merge_tags.render(config["body"], context.payload)
         return recipient, subject, body
+
+
+def _log(
+    context: StepContext,
+    channel: MessageChannel,
+    recipient: str,
+    subject: str,
+    body: str,
+    delivery: Delivery,
+) -> None:
+    """The communication log's row for this step's message (one per idempotency key)."""
+    record_message(
+        channel=channel,
+        kind=MessageKind.WORKFLOW,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        delivery=delivery,
+        sent_by=f"workflow “{context.workflow_name}” (#{context.workflow_id})",
+        patient_id=(context.payload.get("patient") or {}).get("id"),
+        order_id=(context.payload.get("order") or {}).get("id"),
+        idempotency_key=context.idempotency_key,
+    )
 
 
 def _is_email(text: str) -> bool:
@@ -270,7 +299,9 @@ class SmsStep(SendingStep):
                 to=recipient, body=body, idempotency_key=context.idempotency_key
             )
         except sms.SmsDeliveryError as error:
+            _log(context, MessageChannel.SMS, recipient, "", body, Delivery(False, str(error)))
             return Outcome(log=StepOutcome.FAILED, detail=f"SMS not sent: {error}", retryable=True)
+        _log(context, MessageChannel.SMS, recipient, "", body, Delivery(True, "", str(message_id)))
         return Outcome(log=StepOutcome.SENT, detail=f"texted {recipient} (message {message_id})")
 
     def preview(self, config: dict, context: StepContext) -> Outcome:

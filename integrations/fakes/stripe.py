@@ -22,6 +22,8 @@ endpoints `integrations.gateways.stripe_gateway.StripeGateway` uses:
     POST /v1/payment_intents (confirm=true only)
     GET  /v1/payment_intents              GET /v1/payment_intents/{id}
     POST /v1/refunds                      GET /v1/refunds            GET /v1/refunds/{id}
+    POST /v1/files (multipart: purpose, file)                      GET /v1/files/{id}
+    POST /v1/disputes/{id} (evidence[…], submit)                   GET /v1/disputes/{id}
 
 Test payment methods, by id as in Stripe's docs: `pm_card_visa`, `pm_card_mastercard`,
 `pm_card_amex`, `pm_card_chargeDeclined` and `pm_card_visa_chargeDeclined` (declined when
@@ -46,7 +48,11 @@ Test control API (JSON, no auth, tests only):
         the next /v1 request is applied, then its answer is held for `seconds` (hang) or the
         connection is closed without one (drop_after_apply)
     POST /_fake/dashboard_refund {"payment_intent", "amount"?}   a refund made outside our app
-    POST /_fake/disputes {"payment_intent"}
+    POST /_fake/disputes {"payment_intent", "reason"?, "amount"?, "due_in_days"?}
+        opens a dispute on the charge (charge.dispute.created); submitting evidence sends
+        charge.dispute.updated; POST /_fake/disputes/{id}/close {"status": "won"|"lost"} sends
+        charge.dispute.closed
+    GET  /_fake/evidence   every file uploaded and every dispute update received
     POST /_fake/chaos {"seed", "drop", "slow", "refuse", "slow_seconds", "on": ["charge", "refund",
         "other"]}   random faults for a soak (common.FaultDice), off by default ({} turns them off):
         drop is drop_after_apply, slow is hang for slow_seconds, refuse is Stripe's 429
@@ -75,6 +81,9 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from email import policy as email_policy
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -109,6 +118,38 @@ TEST_CARD_NUMBERS = {
     "4000000000000341": "pm_card_chargeCustomerFail",
 }
 STRIPE_JS = Path(__file__).with_name("stripe_js_v3.js")
+
+# Stripe's dispute evidence fields (docs: the dispute object's `evidence`), and those that take
+# the id of an uploaded file.
+EVIDENCE_FILE_FIELDS = frozenset(
+    {
+        "cancellation_policy",
+        "customer_communication",
+        "customer_signature",
+        "duplicate_charge_documentation",
+        "receipt",
+        "refund_policy",
+        "service_documentation",
+        "shipping_documentation",
+        "uncategorized_file",
+    }
+)
+EVIDENCE_FIELDS = EVIDENCE_FILE_FIELDS | {
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "duplicate_charge_explanation",
+    "product_description",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "uncategorized_text",
+}
+FILE_PURPOSES = {"dispute_evidence", "identity_document", "business_logo"}
 
 # Refund statuses that hold money back from the charge (a failed refund gives it back).
 REFUND_HOLDS_MONEY = {"pending", "succeeded"}
@@ -162,6 +203,37 @@ def _indexed_dicts_to_lists(value):
     if value and all(key.isdigit() for key in value):
         return [value[key] for key in sorted(value, key=int)]
     return value
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A multipart file part. Compared (for idempotency) by its name and hash."""
+
+    filename: str
+    content: bytes = dataclass_field(repr=False, compare=False)
+    sha256: str = ""
+
+
+def decode_multipart(content_type: str, raw: bytes) -> dict:
+    """A multipart/form-data body (the Files API) as params: text fields as strings, file
+    parts as UploadedFile."""
+    message = BytesParser(policy=email_policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    params: dict = {}
+    if not message.is_multipart():
+        raise StripeApiError(400, "The multipart body could not be read.")
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            params[name] = UploadedFile(filename, payload, hashlib.sha256(payload).hexdigest())
+        else:
+            params[name] = payload.decode()
+    return params
 
 
 def accept(params: dict, *names: str) -> None:
@@ -257,6 +329,7 @@ class FakeStripe:
         self.idempotent: dict[str, tuple[str, dict, int, dict]] = {}
         self.next_refund_status = "succeeded"
         self.next_refund_failure_reason: str | None = None
+        self.dispute_updates: list[dict] = []
         self.next_fault: tuple[str, float] | None = None
         if hasattr(self, "dice"):
             self.dice.configure({})
@@ -506,21 +579,109 @@ class FakeStripe:
     def open_dispute(self, params: dict) -> dict:
         charge = self._succeeded_charge(params)
         charge["disputed"] = True
+        now = int(time.time())
+        due_in_days = params.get("due_in_days", 7)
         dispute = self._add(
             {
                 "id": new_id("dp"),
                 "object": "dispute",
-                "amount": charge["amount"],
+                "amount": params.get("amount", charge["amount"]),
                 "currency": charge["currency"],
                 "charge": charge["id"],
                 "payment_intent": charge["payment_intent"],
-                "reason": "fraudulent",
-                "status": "needs_response",
+                "reason": params.get("reason", "fraudulent"),
+                "status": params.get("status", "needs_response"),
+                "created": now,
+                "evidence": {},
+                "evidence_details": {
+                    "due_by": now + int(due_in_days * 86400),
+                    "has_evidence": False,
+                    "past_due": False,
+                    "submission_count": 0,
+                },
                 "metadata": {},
             }
         )
         self._send("charge.dispute.created", dispute)
         return dispute
+
+    def close_dispute(self, params: dict, dispute_id: str) -> dict:
+        dispute = self._get("dispute", dispute_id)
+        if params.get("status") not in ("won", "lost"):
+            raise StripeApiError(400, "status must be won or lost.", param="status")
+        dispute["status"] = params["status"]
+        self._send("charge.dispute.closed", dispute)
+        return dispute
+
+    def retrieve_dispute(self, params: dict, dispute_id: str) -> dict:
+        return self._get("dispute", dispute_id)
+
+    def update_dispute(self, params: dict, dispute_id: str) -> dict:
+        """Stripe's `POST /v1/disputes/{id}`: evidence fields (text, or the id of a file
+        uploaded with purpose dispute_evidence) and `submit`."""
+        accept(params, "evidence", "submit", "metadata")
+        dispute = self._get("dispute", dispute_id)
+        if dispute["status"] not in ("needs_response", "warning_needs_response"):
+            raise StripeApiError(
+                400,
+                f"This dispute is already {dispute['status']}; its evidence cannot be changed.",
+                param="evidence",
+            )
+        evidence = params.get("evidence", {})
+        if not isinstance(evidence, dict):
+            raise StripeApiError(400, "evidence must be a hash.", param="evidence")
+        unknown = sorted(set(evidence) - EVIDENCE_FIELDS)
+        if unknown:
+            raise StripeApiError(
+                400, f"Received unknown parameter: evidence[{unknown[0]}]", param="evidence"
+            )
+        for name in sorted(set(evidence) & EVIDENCE_FILE_FIELDS):
+            upload = self.objects.get(evidence[name])
+            if not upload or upload["object"] != "file" or upload["purpose"] != "dispute_evidence":
+                raise StripeApiError(
+                    400, f"No such file upload: '{evidence[name]}'", param=f"evidence[{name}]"
+                )
+        dispute["evidence"] = {**dispute.get("evidence", {}), **evidence}
+        details = dispute["evidence_details"]
+        details["has_evidence"] = bool(dispute["evidence"])
+        if params.get("submit") in ("true", True):
+            details["submission_count"] += 1
+            dispute["status"] = (
+                "warning_under_review"
+                if dispute["status"] == "warning_needs_response"
+                else "under_review"
+            )
+        self.dispute_updates.append({"dispute": dispute_id, "evidence": evidence})
+        self._send("charge.dispute.updated", dispute)
+        return dispute
+
+    def create_file(self, params: dict) -> dict:
+        """Stripe's Files API (`POST /v1/files`, multipart): the file is kept by its hash."""
+        accept(params, "purpose", "file")
+        upload = params.get("file")
+        if not isinstance(upload, UploadedFile):
+            raise StripeApiError(400, "Missing required param: file.", param="file")
+        if params.get("purpose") not in FILE_PURPOSES:
+            raise StripeApiError(400, "Invalid purpose.", param="purpose")
+        return self._add(
+            {
+                "id": new_id("file"),
+                "object": "file",
+                "purpose": params["purpose"],
+                "filename": upload.filename,
+                "size": len(upload.content),
+                "sha256": upload.sha256,
+                "type": "pdf" if upload.content.startswith(b"%PDF") else "unknown",
+                "created": int(time.time()),
+            }
+        )
+
+    def retrieve_file(self, params: dict, file_id: str) -> dict:
+        return self._get("file", file_id)
+
+    def evidence_ledger(self, params: dict) -> dict:
+        """Every file uploaded and every dispute update received, oldest first."""
+        return {"files": self._all("file"), "dispute_updates": list(self.dispute_updates)}
 
     def set_next_refund_status(self, params: dict) -> dict:
         status = params.get("status")
@@ -779,6 +940,10 @@ def _api_routes(fake: FakeStripe):
         ("POST", r"/v1/refunds", fake.create_refund),
         ("GET", r"/v1/refunds", fake.list_refunds),
         ("GET", r"/v1/refunds/(\w+)", fake.retrieve_refund),
+        ("POST", r"/v1/files", fake.create_file),
+        ("GET", r"/v1/files/(\w+)", fake.retrieve_file),
+        ("GET", r"/v1/disputes/(dp_\w+)", fake.retrieve_dispute),
+        ("POST", r"/v1/disputes/(dp_\w+)", fake.update_dispute),
     ]
 
 
@@ -789,6 +954,8 @@ def _control_routes(fake: FakeStripe):
         ("POST", r"/_fake/faults", fake.set_fault),
         ("POST", r"/_fake/dashboard_refund", fake.dashboard_refund),
         ("POST", r"/_fake/disputes", fake.open_dispute),
+        ("POST", r"/_fake/disputes/(dp_\w+)/close", fake.close_dispute),
+        ("GET", r"/_fake/evidence", fake.evidence_ledger),
         ("GET", r"/_fake/refunds", fake.refund_ledger),
         ("GET", r"/_fake/ledger", fake.ledger),
         ("POST", r"/_fake/chaos", fake.configure_chaos),
@@ -854,11 +1021,15 @@ def make_handler(fake: FakeStripe, *, verbose: bool = False):
         def _handle(self):
             url = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode() if length else ""
+            raw = self.rfile.read(length) if length else b""
+            content_type = self.headers.get("Content-Type", "")
+            body = "" if content_type.startswith("multipart/") else raw.decode()
             if url.path == "/js.stripe.com/v3/" and self.command == "GET":
                 self._script()
             elif url.path.startswith("/_fake/"):
                 self._control(url.path, json.loads(body) if body else {})
+            elif self.command == "POST" and content_type.startswith("multipart/form-data"):
+                self._api(url.path, decode_multipart(content_type, raw))
             else:
                 self._api(url.path, decode_params(body if self.command == "POST" else url.query))
 

@@ -60,6 +60,10 @@ class ChargeResult:
     amount_cents: int
     currency: str
     card: CardDetails | None
+    # The issuer's address and security-code checks, as the gateway reported them (empty when
+    # it gave none): proof of payment in a dispute.
+    avs_result: str = ""
+    cvv_result: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,3 +188,17 @@ class PaymentGateway(ABC):
     @abstractmethod
     def find_refund(self, *, transaction_id: str, reference: str) -> RefundResult | None:
         """The refund (or void) made for `transaction_id` with this reference, or None."""
+
+
+class DisputeEvidenceGateway(ABC):
+    """A gateway that takes a dispute's evidence through its API (Stripe). NMI has none: its
+    chargebacks are answered in the processor's portal with the downloaded packet."""
+
+    @abstractmethod
+    def upload_dispute_evidence(self, *, content: bytes, filename: str, reference: str) -> str:
+        """Upload the evidence file; returns its id. Idempotent per `reference`."""
+
+    @abstractmethod
+    def submit_dispute_evidence(self, *, dispute_id: str, evidence: dict, reference: str) -> str:
+        """Attach `evidence` (field -> text or file id) and submit; returns the new status.
+        Idempotent per `reference`."""

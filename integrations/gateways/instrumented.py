@@ -15,6 +15,7 @@ from typing import TypeVar
 from emr.kernel import metrics
 from integrations.gateways.base import (
     ChargeResult,
+    DisputeEvidenceGateway,
     GatewayError,
     PaymentGateway,
     RefundResult,
@@ -49,6 +50,20 @@ class Instrumented(PaymentGateway):
 
     def find_refund(self, **kwargs) -> RefundResult | None:
         return self._call("find_refund", lambda: self.adapter.find_refund(**kwargs))
+
+    def upload_dispute_evidence(self, **kwargs) -> str:
+        return self._call(
+            "upload_dispute_evidence", lambda: self.adapter.upload_dispute_evidence(**kwargs)
+        )
+
+    def submit_dispute_evidence(self, **kwargs) -> str:
+        return self._call(
+            "submit_dispute_evidence", lambda: self.adapter.submit_dispute_evidence(**kwargs)
+        )
+
+    @property
+    def takes_dispute_evidence(self) -> bool:
+        return isinstance(self.adapter, DisputeEvidenceGateway)
 
     def _call(self, operation: str, call: Callable[[], Result]) -> Result:
         started = time.perf_counter()

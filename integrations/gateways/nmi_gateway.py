@@ -82,6 +82,8 @@ class _Answer:
     code: str
     transaction_id: str
     customer_vault_id: str
+    avs: str = ""
+    cvv: str = ""
 
     @classmethod
     def parse(cls, body: str) -> _Answer:
@@ -92,6 +94,8 @@ class _Answer:
             code=fields.get("response_code", ""),
             transaction_id=fields.get("transactionid", ""),
             customer_vault_id=fields.get("customer_vault_id", ""),
+            avs=fields.get("avsresponse", ""),
+            cvv=fields.get("cvvresponse", ""),
         )
 
     @property
@@ -253,6 +257,8 @@ class NmiGateway(PaymentGateway):
             amount_cents=amount_cents,
             currency=currency.lower(),
             card=None,
+            avs_result=answer.avs,
+            cvv_result=answer.cvv,
         )
 
     def find_charge(self, *, reference: str) -> ChargeResult | None:

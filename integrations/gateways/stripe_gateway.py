@@ -31,6 +31,7 @@ keeps idempotency keys (24 hours).
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ from integrations.gateways.base import (
     AlreadyRefunded,
     CardDetails,
     ChargeResult,
+    DisputeEvidenceGateway,
     GatewayAuthenticationFailed,
     GatewayError,
     GatewayName,
@@ -85,7 +87,7 @@ _REFUND_FAILURE_REASONS = {
 _SECRET_KEY = re.compile(r"\b(?:(?:sk|rk|pk)_(?:live|test)|whsec)_\w+")
 
 
-class StripeGateway(PaymentGateway):
+class StripeGateway(PaymentGateway, DisputeEvidenceGateway):
     name = GatewayName.STRIPE
 
     def __init__(
@@ -103,7 +105,16 @@ class StripeGateway(PaymentGateway):
         if api_key:
             client = stripe.StripeClient(
                 api_key,
-                base_addresses={"api": api_base or stripe.DEFAULT_API_BASE},
+                base_addresses={
+                    "api": api_base or stripe.DEFAULT_API_BASE,
+                    # Stripe takes uploads on files.stripe.com; a local Stripe (the fake) on
+                    # the API's own address.
+                    "files": (
+                        api_base
+                        if api_base and api_base != stripe.DEFAULT_API_BASE
+                        else stripe.DEFAULT_UPLOAD_API_BASE
+                    ),
+                },
                 # Retries belong to our callers, who retry with the same reference.
                 max_network_retries=0,
                 http_client=stripe.RequestsClient(timeout=timeout),
@@ -209,6 +220,29 @@ class StripeGateway(PaymentGateway):
                 if _reference_of(refund) == reference:
                     return _refund_result(refund, transaction_id)
         return None
+
+    def upload_dispute_evidence(self, *, content: bytes, filename: str, reference: str) -> str:
+        """Upload a dispute's evidence file (Files API, purpose `dispute_evidence`); returns the
+        file id. Idempotent per `reference`."""
+        upload = io.BytesIO(content)
+        upload.name = filename
+        with self._errors("upload the dispute evidence"):
+            created = self._client.files.create(
+                params={"purpose": "dispute_evidence", "file": upload},
+                options={"idempotency_key": reference},
+            )
+        return created.id
+
+    def submit_dispute_evidence(self, *, dispute_id: str, evidence: dict, reference: str) -> str:
+        """Set the dispute's evidence and submit it; returns the dispute's new status.
+        Idempotent per `reference`."""
+        with self._errors(f"submit the evidence of dispute {dispute_id}"):
+            dispute = self._client.disputes.update(
+                dispute_id,
+                params={"evidence": evidence, "submit": True},
+                options={"idempotency_key": reference},
+            )
+        return dispute.status
 
     @property
     def _client(self):

@@ -3,6 +3,9 @@ only, the patient's own; the clinic's internal channel with Beluga (ADMIN_CHAT) 
 
 import pytest
 
+from emr.communications import Delivery, record_message
+from emr.models import MessageChannel, MessageKind
+from tests.factories import make_order
 from tests.fixtures.beluga import order_awaiting_script, submitted_visit
 from tests.integrations.beluga.test_beluga_webhooks import deliver
 
@@ -41,3 +44,33 @@ def test_the_patient_reads_their_doctor_messages_newest_first_and_nothing_intern
 def test_no_messages_says_where_they_will_appear(portal_client):
     html = portal_client().get("/patient/messages/").content.decode()
     assert "You have no messages yet." in html
+
+
+def test_what_the_clinic_sent_is_shown_read_only_and_its_opening_recorded(portal_client):
+    client = portal_client()
+    patient = client.patient
+    order = make_order(patient=patient)
+    entry = record_message(
+        channel=MessageChannel.EMAIL,
+        kind=MessageKind.WORKFLOW,
+        recipient=patient.email,
+        subject=f"Your receipt for {order.number}",
+        body="Thank you: we received $120.00.",
+        delivery=Delivery(sent=True),
+        sent_by="workflow “Receipts” (#1)",
+        patient_id=patient.pk,
+        order_id=order.pk,
+    )
+    assert entry.opened_at is None
+
+    html = client.get("/patient/messages/").content.decode()
+
+    assert "From the clinic" in html
+    assert f"Your receipt for {order.number}" in html
+    assert "Thank you: we received $120.00." in html
+    entry.refresh_from_db()
+    opened = entry.opened_at
+    assert opened is not None
+    client.get("/patient/messages/")
+    entry.refresh_from_db()
+    assert entry.opened_at == opened  # the first opening is kept

@@ -136,6 +136,7 @@ def test_the_catalogue_names_every_event_of_the_issue_with_its_fields():
         "pharmacy.order_voided",
         "package.expiring",
         "package.expired",
+        "dispute.opened",
     }
     assert set(catalogue.EVENTS) == names
     fields = catalogue.get_event_type("payment.failed").fields()
@@ -144,3 +145,13 @@ def test_the_catalogue_names_every_event_of_the_issue_with_its_fields():
         "subscription.daysUntilRenewal"
         in catalogue.get_event_type("subscription.upcoming_renewal").fields()
     )
+
+
+def test_a_dispute_payload_carries_its_due_date_and_the_charge_it_disputes():
+    fields = catalogue.get_event_type("dispute.opened").fields()
+    assert {
+        "dispute.evidenceDueBy",
+        "dispute.amount",
+        "payment.amount",
+        "order.orderNumber",
+    } <= set(fields)
