@@ -178,9 +178,13 @@ def _check_staff_move(target: str) -> None:
         )
 
 
-def lock_order(order_id: int) -> Order:
-    """The order row, locked until the surrounding transaction ends."""
-    return Order.objects.select_for_update().get(pk=order_id)
+def lock_order(order_id: int, *, with_invoice: bool = False) -> Order:
+    """The order row, locked until the surrounding transaction ends. `with_invoice` reads its
+    invoice in the same statement (not locked: lock it when it is changed)."""
+    orders = Order.objects.select_for_update(of=("self",))
+    if with_invoice:
+        orders = orders.select_related("invoice")
+    return orders.get(pk=order_id)
 
 
 # Besides `order.updated`, a move to one of these statuses fires the status's own event.
@@ -201,6 +205,15 @@ def set_status(order: Order, target: str) -> Order:
     of the change: the target's own event (if it has one), then `order.updated`, both saying
     from what status to what.
     """
+    previous_status = move_status(order, target)
+    announce_status(order, previous_status)
+    return order
+
+
+def move_status(order: Order, target: str) -> str:
+    """The first half of `set_status`: check the move, record it (one save, with whatever else
+    the caller changed on the row) and return the status it moved from. The caller announces
+    it with `announce_status` in the same transaction."""
     previous_status = order.status
     order.transitions.check(previous_status, target)
     order.status = target
@@ -210,11 +223,16 @@ def set_status(order: Order, target: str) -> Order:
     elif target == OrderStatus.COMPLETED and order.completed_at is None:
         order.completed_at = now
     order.save()
+    return previous_status
+
+
+def announce_status(order: Order, previous_status: str) -> None:
+    """The target's own event (if it has one), then `order.updated`, both saying from what
+    status to what."""
     payload = status_change_payload(order, previous_status)
-    if target in STATUS_EVENTS:
-        emit(STATUS_EVENTS[target], subject=order, payload=payload)
+    if order.status in STATUS_EVENTS:
+        emit(STATUS_EVENTS[order.status], subject=order, payload=payload)
     emit("order.updated", subject=order, payload=payload)
-    return order
 
 
 def _close_unpaid_invoice(order: Order) -> None:
@@ -250,18 +268,24 @@ def record_fact(*, order: Order, fact: str, actor: Actor, reason: str) -> Order:
 def recalculate_status(*, order: Order, actor: Actor, reason: str) -> Order:
     """Derive the in-progress status from the facts; action-set statuses are left alone."""
     with service_transaction(actor, reason=reason):
-        order = lock_order(order.pk)
-        if order.status in ACTION_ONLY:
-            return order
-        target = derive_status(collect_facts(order))
-        if target != order.status:
-            previous_status = order.status
-            set_status(order, target)
-            publish(OrderProgressed(order=order, previous_status=previous_status, actor=actor))
+        return recalculate_locked(lock_order(order.pk), actor=actor)
+
+
+def recalculate_locked(order: Order, *, actor: Actor, invoice: Invoice | None = None) -> Order:
+    """`recalculate_status` for a caller that holds the order's lock in its own service
+    transaction (its reason stamps the history): the order is not locked or read again.
+    `invoice`, when the caller has it in hand, is the order's invoice as it is now."""
+    if order.status in ACTION_ONLY:
+        return order
+    target = derive_status(collect_facts(order, invoice=invoice))
+    if target != order.status:
+        previous_status = order.status
+        set_status(order, target)
+        publish(OrderProgressed(order=order, previous_status=previous_status, actor=actor))
     return order
 
 
-def collect_facts(order: Order) -> OrderFacts:
+def collect_facts(order: Order, *, invoice: Invoice | None = None) -> OrderFacts:
     # A payment-only order (a financed recovery cycle, a payoff) ships nothing: the treatment it
     # pays for went out with an earlier order, so no intake, lab or prescription waits for it.
     products = (
@@ -269,7 +293,8 @@ def collect_facts(order: Order) -> OrderFacts:
         if order.kind in PAYMENT_ONLY_KINDS
         else [item.product for item in order.items.select_related("product")]
     )
-    invoice = Invoice.objects.filter(order=order).first()
+    if invoice is None:
+        invoice = Invoice.objects.filter(order=order).first()
     charges = Payment.objects.filter(invoice=invoice, kind=PaymentKind.CHARGE)
     intakes = list(order.intakes.all())
     return OrderFacts(
