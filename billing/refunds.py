@@ -475,8 +475,8 @@ def apply_settled_refund(
     """Money is back with the patient: count it and, when nothing remains, close the order.
 
     The caller holds the order's lock; `invoice`, the refund's invoice, when it read it after
-    taking that lock (else it is read here, locked). The order row is saved once (its refunded amount and,
-    when nothing remains, its status), then the events go out in their order:
+    taking that lock (else it is read here, locked). The order row is saved once (its refunded
+    amount and, when nothing remains, its status), then the events go out in their order:
     `payment.refunded`, then `order.refunded` and `order.updated` (or `order.updated` alone).
     """
     order.refunded_cents += refund.amount_cents

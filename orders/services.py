@@ -8,6 +8,7 @@ locks the order row while it decides, validates before writing, and leaves an au
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from billing.invoices import set_invoice_status
@@ -65,11 +66,12 @@ def create_order(
     kind: OrderKind = OrderKind.MANUAL,
     subscription=None,
     reason: str = "Order created",
+    recovery_next_retry_at=None,
 ) -> Order:
-    """A new order, PENDING, with its invoice SENT for the total."""
+    """A new order, PENDING, with its invoice SENT for the total (`order.invoice`)."""
     _validate_lines(lines)
     currency = lines[0].product.currency
-    with service_transaction(actor, reason=reason):
+    with service_transaction(actor, reason=reason, savepoints=False):
         terms = _terms_in_force(lines)
         items = [
             OrderItem(
@@ -90,12 +92,13 @@ def create_order(
             total_cents=sum(item.total_cents for item in items),
             subscription=subscription,
             created_by=actor.user if actor.user and actor.user.is_staff else None,
+            recovery_next_retry_at=recovery_next_retry_at,
         )
         # Saved one by one (not bulk_create) so each item gets its history row.
         for item in items:
             item.order = order
             item.save()
-        Invoice.objects.create(
+        order.invoice = Invoice.objects.create(
             number=next_number("INV"),
             order=order,
             amount_cents=order.total_cents,
@@ -285,22 +288,33 @@ def recalculate_locked(order: Order, *, actor: Actor, invoice: Invoice | None = 
     return order
 
 
+def items_of(order: Order) -> list[OrderItem]:
+    """The order's items with their products, read once per order object: whoever asks next
+    in the same change (a reaction to the payment, say) finds them in `order.items.all()`."""
+    prefetch_related_objects(
+        [order], Prefetch("items", queryset=OrderItem.objects.select_related("product"))
+    )
+    return list(order.items.all())
+
+
 def collect_facts(order: Order, *, invoice: Invoice | None = None) -> OrderFacts:
     # A payment-only order (a financed recovery cycle, a payoff) ships nothing: the treatment it
     # pays for went out with an earlier order, so no intake, lab or prescription waits for it.
-    products = (
-        []
-        if order.kind in PAYMENT_ONLY_KINDS
-        else [item.product for item in order.items.select_related("product")]
-    )
+    products = [] if order.kind in PAYMENT_ONLY_KINDS else [i.product for i in items_of(order)]
     if invoice is None:
         invoice = Invoice.objects.filter(order=order).first()
-    charges = Payment.objects.filter(invoice=invoice, kind=PaymentKind.CHARGE)
+    paid = invoice is not None and invoice.status == InvoiceStatus.PAID
     intakes = list(order.intakes.all())
     return OrderFacts(
-        paid=invoice is not None and invoice.status == InvoiceStatus.PAID,
-        payment_failed=order.recovery_status in WAITING_FOR_PAYMENT
-        or charges.filter(status=PaymentStatus.FAILED).exists(),
+        paid=paid,
+        # Only an unpaid order's status depends on it (derive_status): not read for a paid one.
+        payment_failed=not paid
+        and (
+            order.recovery_status in WAITING_FOR_PAYMENT
+            or Payment.objects.filter(
+                invoice=invoice, kind=PaymentKind.CHARGE, status=PaymentStatus.FAILED
+            ).exists()
+        ),
         intake_required=any(product.requires_intake for product in products),
         intake_complete=bool(intakes) and all(intake.is_complete for intake in intakes),
         labs_required=any(product.requires_labs for product in products),
