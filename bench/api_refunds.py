@@ -161,6 +161,7 @@ def main() -> None:
         with contextlib.ExitStack() as stack:
             work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             (work_dir / "mail").mkdir()
+            (work_dir / "metrics").mkdir()  # stack_env points the web process there
             env = stack_env(
                 database_url=_database_url(database),
                 broker_url=BROKER_URL,
