@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "emr.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/emr_billing")
-BENCH_REDIS_DB = 7
+BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "7"))
 _redis = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
 os.environ["REDIS_URL"] = urlunsplit(_redis._replace(path=f"/{BENCH_REDIS_DB}"))
 
@@ -46,6 +46,7 @@ django.setup()
 import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from billing import payments  # noqa: E402
@@ -61,6 +62,7 @@ from tests.fixtures.stripe import STRIPE_TEST_KEY  # noqa: E402
 
 SIZES = [int(size) for size in os.environ.get("BENCH_SIZES", "10000,100000").split(",")]
 DUE_SHARE = 0.10
+COUNTED_RENEWALS = 20  # renewals whose SQL statements are counted, at each size
 NOTHING_DUE_RUNS = 5
 BATCH = 5000
 ACTOR = Actor.system("bench")
@@ -176,7 +178,28 @@ def measure(population: Population, size: int) -> dict:
     )
     # Billed once: the same moment again finds nothing.
     assert sweep_seconds(as_of)[1] == {}
-    return {"nothing": nothing_sweep, "due": due_sweep}
+    statements = statements_per_renewal(population, as_of)
+    print(
+        f"{size:>7} subscriptions: SQL statements per renewal {statements:.1f} "
+        f"(a sweep of {COUNTED_RENEWALS} due, paging included)"
+    )
+    return {"nothing": nothing_sweep, "due": due_sweep, "statements": statements}
+
+
+def statements_per_renewal(population: Population, as_of) -> float:
+    """Every statement of a sweep billing COUNTED_RENEWALS subscriptions, per renewal: the
+    claim, cycle order and invoice, charge, recording, recovery hook, events and history."""
+    due = population.ids[1 : 1 + COUNTED_RENEWALS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TABLE} SET next_billing_at = %s WHERE id = ANY(%s)",  # noqa: S608
+            [as_of - timedelta(minutes=30), due],  # not the period the 10% sweep billed
+        )
+    connection.queries_log.clear()  # a full log (DEBUG) would capture nothing
+    with CaptureQueriesContext(connection) as captured:
+        _, outcomes = sweep_seconds(as_of)
+    assert outcomes == {"paid": len(due)}, outcomes
+    return len(captured.captured_queries) / len(due)
 
 
 def main() -> None:
@@ -211,6 +234,10 @@ def main() -> None:
             population = Population(plan, card.gateway_token)
             results = {size: measure(population, size) for size in SIZES}
         small, large = SIZES[0], SIZES[-1]
+        print(
+            "SQL statements per renewal: "
+            + ", ".join(f"{results[n]['statements']:.1f} with {n:,}" for n in SIZES)
+        )
         for scenario in ("nothing", "due"):
             ratio = results[large][scenario] / results[small][scenario]
             print(

@@ -14,5 +14,5 @@ def set_invoice_status(invoice: Invoice, target: InvoiceStatus) -> Invoice:
         invoice.paid_at = now
     elif target == InvoiceStatus.CANCELLED:
         invoice.cancelled_at = now
-    invoice.save()
+    invoice.save(update_fields=["status", "paid_at", "cancelled_at"])
     return invoice

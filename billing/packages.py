@@ -18,11 +18,14 @@ from emr.kernel.errors import InvalidInput, StateConflict
 from emr.kernel.services import service_transaction
 from emr.workflows.outbox import emit
 from orders.models import Order, ProductKind
+from orders.services import items_of
 
 
 def open_packages(*, order: Order, actor: Actor) -> list[SessionPackage]:
     """The packages the order's paid PACKAGE items grant (once: a second payment event for the
     same order opens nothing more). Runs in the payment's transaction."""
+    if not any(item.product.kind == ProductKind.PACKAGE for item in items_of(order)):
+        return []  # most orders: read from the items the payment's recalculation loaded
     opened = []
     now = timezone.now()
     items = order.items.select_related("product", "refund_policy_version").filter(

@@ -37,7 +37,7 @@ from integrations.gateways.base import (
     OutcomeUnknown,
     PaymentDeclined,
 )
-from orders.services import lock_order, recalculate_status
+from orders.services import lock_order, recalculate_locked
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +182,7 @@ def charge_invoice(
     payment_method: PaymentMethod | None = None,
     one_off: OneOffCard | None = None,
     reason: str = "Invoice charged",
+    active_gateway_name: str | None = None,
 ) -> Payment:
     """Charge the invoice's amount; on success the invoice is PAID and the order recalculated.
 
@@ -189,8 +190,10 @@ def charge_invoice(
     `payment.declined`; the invoice stays open for another card. A one-off token the gateway
     does not know is no decline but the caller's bad input: the pending row is withdrawn (its
     history says why), nothing else changes, and `payment.invalid_token` is raised.
+    `active_gateway_name`: the clinic's active gateway when the caller read it already (a
+    sweep reads it once).
     """
-    gateway, token = _payment_source(invoice, payment_method, one_off)
+    gateway, token = _payment_source(invoice, payment_method, one_off, active=active_gateway_name)
     adapter = _adapter(gateway)
     pending = _open_charge(
         invoice=invoice,
@@ -226,7 +229,11 @@ def charge_invoice(
 
 
 def _payment_source(
-    invoice: Invoice, payment_method: PaymentMethod | None, one_off: OneOffCard | None
+    invoice: Invoice,
+    payment_method: PaymentMethod | None,
+    one_off: OneOffCard | None,
+    *,
+    active: str | None = None,
 ) -> tuple[str, str]:
     if (payment_method is None) == (one_off is None):
         raise InvalidInput(
@@ -247,7 +254,7 @@ def _payment_source(
             "That saved card does not belong to this patient (or was removed).",
             code="payment.card_not_found",
         )
-    active = active_gateway()
+    active = active or active_gateway()
     if payment_method.gateway != active:
         raise StateConflict(
             f"This card is saved in the {payment_method.get_gateway_display()} vault, but the "
@@ -286,9 +293,11 @@ def _open_charge(
     reason: str,
 ) -> Payment:
     """Decide under the order's lock and commit a PENDING charge: the gateway is called after."""
-    with service_transaction(actor, reason=reason):
-        require_acknowledged(lock_order(invoice.order_id))
-        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    with service_transaction(actor, reason=reason, savepoints=False):
+        order = lock_order(invoice.order_id, with_invoice=True)
+        require_acknowledged(order)
+        # Read under the order's lock, which every invoice change holds (billing.invoices).
+        invoice = order.invoice
         if invoice.status != InvoiceStatus.SENT:
             raise StateConflict(
                 f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; only an "
@@ -318,37 +327,52 @@ def _open_charge(
 def record_successful_charge(
     *, payment: Payment, result: ChargeResult, actor: Actor, reason: str
 ) -> Payment:
-    with service_transaction(actor, reason=reason):
+    with service_transaction(actor, reason=reason, savepoints=False):
         order = lock_order(payment.invoice.order_id)
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        # Its invoice comes along, read under the order's lock, which every invoice change
+        # holds (billing.invoices): current, and not locked a second time.
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("invoice")
+            .get(pk=payment.pk)
+        )
         if payment.status != PaymentStatus.PENDING:
             return payment  # already recorded (the reconciler or a retry got there first)
         payment.status = PaymentStatus.SUCCEEDED
         payment.transaction_id = result.transaction_id
+        fields = ["status", "transaction_id"]
         if result.card is not None:
             payment.card_brand, payment.card_last4 = result.card.brand, result.card.last4
+            fields += ["card_brand", "card_last4"]
         payment.avs_result, payment.cvv_result = result.avs_result[:100], result.cvv_result[:20]
-        payment.save()
-        invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
+        fields += ["avs_result", "cvv_result"]
+        payment.save(update_fields=fields)
+        invoice = payment.invoice
         set_invoice_status(invoice, InvoiceStatus.PAID)
         emit("invoice.paid", subject=invoice, actor=actor)
-        # The recalculated order, not the one locked above: a reaction that saves it must not
-        # write the status it had before into its history.
-        order = recalculate_status(order=order, actor=actor, reason=reason)
+        # Paid: no retry charges it again. Saved with the recalculated status (one save of the
+        # order row), or alone when the status stays.
+        lease, status = order.recovery_next_retry_at, order.status
+        order.recovery_next_retry_at = None
+        # Recalculated in place (the locked order is not read again), so a reaction that
+        # saves it writes the status it has now into its history.
+        order = recalculate_locked(order, actor=actor, invoice=invoice)
+        if lease is not None and order.status == status:
+            order.save(update_fields=["recovery_next_retry_at", "updated_at"])
         publish(InvoicePaid(invoice=invoice, order=order, actor=actor))
     return payment
 
 
 def record_failed_charge(*, payment: Payment, message: str, actor: Actor) -> Payment:
-    with service_transaction(actor, reason="Charge failed"):
+    with service_transaction(actor, reason="Charge failed", savepoints=False):
         order = lock_order(payment.invoice.order_id)
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if payment.status != PaymentStatus.PENDING:
             return payment
         payment.status = PaymentStatus.FAILED
         payment.failure_message = scrub_card_numbers(message)[:300]
-        payment.save()
-        recalculate_status(order=order, actor=actor, reason="Charge failed")
+        payment.save(update_fields=["status", "failure_message"])
+        recalculate_locked(order, actor=actor)
         emit("payment.failed", subject=payment, actor=actor)
     return payment
 

@@ -59,7 +59,7 @@ from integrations.gateways.base import (
     RefundStatus,
 )
 from orders.models import Order
-from orders.services import lock_order, set_status
+from orders.services import announce_status, lock_order, move_status
 from orders.states import OrderStatus
 
 REFUND_PERMISSION = "orders.refund_order"
@@ -136,8 +136,8 @@ def _open_attempt(
     *, order: Order, actor: Actor, reason: str, amount_cents: int | None, override_reason: str
 ) -> RefundAttempt:
     """Steps 1-2 and the decision, under the order's lock; commits a PENDING attempt."""
-    with service_transaction(actor, reason=reason):
-        order = lock_order(order.pk)
+    with service_transaction(actor, reason=reason, savepoints=False):
+        order = lock_order(order.pk, with_invoice=True)
         assessment = assess_refund(order, amount_cents=amount_cents)
         if assessment.refusals:
             raise assessment.refusals[0].error
@@ -238,7 +238,9 @@ def assess_refund(order: Order, *, amount_cents: int | None = None) -> RefundAss
         )
     # A missing reverse one-to-one raises a subclass of AttributeError: getattr's default applies.
     invoice = getattr(order, "invoice", None)
-    charge = original_payment(invoice)
+    # Read once: the original payment and its refunds are all among the invoice's payments.
+    invoice_payments = list(invoice.payments.all()) if invoice is not None else []
+    charge = _first_successful_charge(invoice_payments)
     if invoice is None:
         refusals.append(
             Refusal(
@@ -274,7 +276,7 @@ def assess_refund(order: Order, *, amount_cents: int | None = None) -> RefundAss
                 ),
             )
         )
-    remaining = refundable_cents(charge)
+    remaining = refundable_cents(charge, invoice_payments=invoice_payments)
     amount = remaining if amount_cents is None else amount_cents
     if remaining <= 0:
         refusals.append(Refusal("remaining", _already_refunded(order)))
@@ -305,21 +307,33 @@ def original_payment(invoice: Invoice | None) -> Payment | None:
     """The invoice's first successful charge: the payment a refund returns money from."""
     if invoice is None:
         return None
+    return _first_successful_charge(invoice.payments.all())
+
+
+def _first_successful_charge(payments) -> Payment | None:
     return next(
         (
             payment
-            for payment in invoice.payments.all()  # ordered by creation (Payment.Meta)
+            for payment in payments  # ordered by creation (Payment.Meta)
             if payment.kind == PaymentKind.CHARGE and payment.status == PaymentStatus.SUCCEEDED
         ),
         None,
     )
 
 
-def refundable_cents(charge: Payment) -> int:
-    """What is left of `charge` once refunds done or in flight are taken off."""
+def refundable_cents(charge: Payment, *, invoice_payments=None) -> int:
+    """What is left of `charge` once refunds done or in flight are taken off.
+
+    `invoice_payments`, the payments of the charge's invoice when the caller has them in hand,
+    saves reading its refunds: a refund row is always written on its charge's invoice
+    (`create_refund_row`)."""
+    if invoice_payments is None:
+        refunds = charge.refunds.all()
+    else:
+        refunds = (payment for payment in invoice_payments if payment.refund_of_id == charge.pk)
     taken = sum(
         refund.amount_cents
-        for refund in charge.refunds.all()
+        for refund in refunds
         if refund.status in {PaymentStatus.REFUNDED, PaymentStatus.PENDING}
     )
     return charge.amount_cents - taken
@@ -371,7 +385,7 @@ def _refusal_for(error: GatewayError) -> DomainError:
 
 
 def fail_attempt(*, attempt: RefundAttempt, code: str, message: str, actor: Actor) -> RefundAttempt:
-    with service_transaction(actor, reason=f"Refund failed: {code}"):
+    with service_transaction(actor, reason=f"Refund failed: {code}", savepoints=False):
         attempt = RefundAttempt.objects.select_for_update().get(pk=attempt.pk)
         if attempt.status != RefundAttemptStatus.PENDING:
             return attempt
@@ -384,7 +398,7 @@ def _record_failure(attempt: RefundAttempt, *, code: str, message: str) -> None:
     attempt.error_code = code
     attempt.error_message = message
     attempt.resolved_at = timezone.now()
-    attempt.save()
+    attempt.save(update_fields=["status", "error_code", "error_message", "resolved_at"])
 
 
 def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Actor) -> Payment:
@@ -404,9 +418,13 @@ def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Act
         if attempt.status == RefundAttemptStatus.SUCCEEDED:
             return attempt.refund_payment
         raise IntegrationFailed(attempt.error_message, code=attempt.error_code)
-    with service_transaction(actor, reason=attempt.reason):
+    with service_transaction(actor, reason=attempt.reason, savepoints=False):
         order = lock_order(attempt.order_id)
-        attempt = RefundAttempt.objects.select_for_update().get(pk=attempt.pk)
+        attempt = (
+            RefundAttempt.objects.select_for_update(of=("self",))
+            .select_related("charge__invoice")
+            .get(pk=attempt.pk)
+        )
         if attempt.status == RefundAttemptStatus.SUCCEEDED:
             return attempt.refund_payment
         if attempt.status == RefundAttemptStatus.FAILED:
@@ -420,9 +438,12 @@ def complete_attempt(*, attempt: RefundAttempt, result: RefundResult, actor: Act
         attempt.status = RefundAttemptStatus.SUCCEEDED
         attempt.refund_payment = refund
         attempt.resolved_at = timezone.now()
-        attempt.save()
+        attempt.save(update_fields=["status", "refund_payment", "resolved_at"])
         if refund.status == PaymentStatus.REFUNDED:
-            apply_settled_refund(order=order, refund=refund, actor=actor)
+            # The invoice was read after the order's lock was taken, which every invoice
+            # change holds (billing.invoices): it is current.
+            invoice = attempt.charge.invoice
+            apply_settled_refund(order=order, refund=refund, actor=actor, invoice=invoice)
     return refund
 
 
@@ -448,18 +469,26 @@ def create_refund_row(
     )
 
 
-def apply_settled_refund(*, order: Order, refund: Payment, actor: Actor) -> None:
+def apply_settled_refund(
+    *, order: Order, refund: Payment, actor: Actor, invoice: Invoice | None = None
+) -> None:
     """Money is back with the patient: count it and, when nothing remains, close the order.
 
-    The caller holds the order's lock.
+    The caller holds the order's lock; `invoice`, the refund's invoice, when it read it after
+    taking that lock (else it is read here, locked). The order row is saved once (its refunded
+    amount and, when nothing remains, its status), then the events go out in their order:
+    `payment.refunded`, then `order.refunded` and `order.updated` (or `order.updated` alone).
     """
     order.refunded_cents += refund.amount_cents
-    order.save(update_fields=["refunded_cents", "updated_at"])
-    emit("payment.refunded", subject=refund, actor=actor)
     if refundable_cents(refund.refund_of) == 0 and order.status != OrderStatus.REFUNDED:
-        invoice = Invoice.objects.select_for_update().get(pk=refund.invoice_id)
+        if invoice is None:
+            invoice = Invoice.objects.select_for_update().get(pk=refund.invoice_id)
         if invoice.status != InvoiceStatus.CANCELLED:
             set_invoice_status(invoice, InvoiceStatus.CANCELLED)
-        set_status(order, OrderStatus.REFUNDED)  # emits order.refunded and order.updated
+        previous_status = move_status(order, OrderStatus.REFUNDED)
+        emit("payment.refunded", subject=refund, actor=actor)
+        announce_status(order, previous_status)  # order.refunded and order.updated
     else:
+        order.save(update_fields=["refunded_cents", "updated_at"])
+        emit("payment.refunded", subject=refund, actor=actor)
         emit("order.updated", subject=order, actor=actor)  # only the refunded amount changed

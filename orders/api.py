@@ -275,6 +275,9 @@ class OrderViewSet(
     )
     serializer_class = OrderSerializer
     permission_classes = [ActionPermission]
+    # Actions that only hand the order to a service (which reads what it needs under its lock)
+    # and do not serialize it: no items, acknowledgements or payments prefetched for nothing.
+    LEAN_ACTIONS = frozenset({"refund", "transition", "acknowledgements"})
     action_permissions = {
         "create": "orders.add_order",
         "transition": "orders.change_order_status",
@@ -390,8 +393,13 @@ class OrderViewSet(
         order = self.get_object()
         return Response(TimelineEntrySerializer(order_timeline(order), many=True).data)
 
+    def get_queryset(self):
+        if self.action in self.LEAN_ACTIONS:
+            return Order.objects.all()
+        return super().get_queryset()
+
     def _fresh(self, order: Order):
-        return OrderSerializer(self.get_queryset().get(pk=order.pk)).data
+        return OrderSerializer(self.queryset.all().get(pk=order.pk)).data
 
 
 # The order statuses whose change has the guide's checklist.

@@ -8,6 +8,7 @@ locks the order row while it decides, validates before writing, and leaves an au
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from billing.invoices import set_invoice_status
@@ -66,11 +67,12 @@ def create_order(
     kind: OrderKind = OrderKind.MANUAL,
     subscription=None,
     reason: str = "Order created",
+    recovery_next_retry_at=None,
 ) -> Order:
-    """A new order, PENDING, with its invoice SENT for the total."""
+    """A new order, PENDING, with its invoice SENT for the total (`order.invoice`)."""
     _validate_lines(lines)
     currency = lines[0].product.currency
-    with service_transaction(actor, reason=reason):
+    with service_transaction(actor, reason=reason, savepoints=False):
         terms = _terms_in_force(lines)
         items = [
             OrderItem(
@@ -91,12 +93,13 @@ def create_order(
             total_cents=sum(item.total_cents for item in items),
             subscription=subscription,
             created_by=actor.user if actor.user and actor.user.is_staff else None,
+            recovery_next_retry_at=recovery_next_retry_at,
         )
         # Saved one by one (not bulk_create) so each item gets its history row.
         for item in items:
             item.order = order
             item.save()
-        Invoice.objects.create(
+        order.invoice = Invoice.objects.create(
             number=next_number("INV"),
             order=order,
             amount_cents=order.total_cents,
@@ -179,9 +182,13 @@ def _check_staff_move(target: str) -> None:
         )
 
 
-def lock_order(order_id: int) -> Order:
-    """The order row, locked until the surrounding transaction ends."""
-    return Order.objects.select_for_update().get(pk=order_id)
+def lock_order(order_id: int, *, with_invoice: bool = False) -> Order:
+    """The order row, locked until the surrounding transaction ends. `with_invoice` reads its
+    invoice in the same statement (not locked: lock it when it is changed)."""
+    orders = Order.objects.select_for_update(of=("self",))
+    if with_invoice:
+        orders = orders.select_related("invoice")
+    return orders.get(pk=order_id)
 
 
 # Besides `order.updated`, a move to one of these statuses fires the status's own event.
@@ -202,6 +209,15 @@ def set_status(order: Order, target: str) -> Order:
     of the change: the target's own event (if it has one), then `order.updated`, both saying
     from what status to what.
     """
+    previous_status = move_status(order, target)
+    announce_status(order, previous_status)
+    return order
+
+
+def move_status(order: Order, target: str) -> str:
+    """The first half of `set_status`: check the move, record it (one save, with whatever else
+    the caller changed on the row) and return the status it moved from. The caller announces
+    it with `announce_status` in the same transaction."""
     previous_status = order.status
     order.transitions.check(previous_status, target)
     order.status = target
@@ -211,11 +227,16 @@ def set_status(order: Order, target: str) -> Order:
     elif target == OrderStatus.COMPLETED and order.completed_at is None:
         order.completed_at = now
     order.save()
+    return previous_status
+
+
+def announce_status(order: Order, previous_status: str) -> None:
+    """The target's own event (if it has one), then `order.updated`, both saying from what
+    status to what."""
     payload = status_change_payload(order, previous_status)
-    if target in STATUS_EVENTS:
-        emit(STATUS_EVENTS[target], subject=order, payload=payload)
+    if order.status in STATUS_EVENTS:
+        emit(STATUS_EVENTS[order.status], subject=order, payload=payload)
     emit("order.updated", subject=order, payload=payload)
-    return order
 
 
 def _close_unpaid_invoice(order: Order) -> None:
@@ -251,33 +272,51 @@ def record_fact(*, order: Order, fact: str, actor: Actor, reason: str) -> Order:
 def recalculate_status(*, order: Order, actor: Actor, reason: str) -> Order:
     """Derive the in-progress status from the facts; action-set statuses are left alone."""
     with service_transaction(actor, reason=reason):
-        order = lock_order(order.pk)
-        if order.status in ACTION_ONLY:
-            return order
-        target = derive_status(collect_facts(order))
-        if target != order.status:
-            previous_status = order.status
-            set_status(order, target)
-            publish(OrderProgressed(order=order, previous_status=previous_status, actor=actor))
+        return recalculate_locked(lock_order(order.pk), actor=actor)
+
+
+def recalculate_locked(order: Order, *, actor: Actor, invoice: Invoice | None = None) -> Order:
+    """`recalculate_status` for a caller that holds the order's lock in its own service
+    transaction (its reason stamps the history): the order is not locked or read again.
+    `invoice`, when the caller has it in hand, is the order's invoice as it is now."""
+    if order.status in ACTION_ONLY:
+        return order
+    target = derive_status(collect_facts(order, invoice=invoice))
+    if target != order.status:
+        previous_status = order.status
+        set_status(order, target)
+        publish(OrderProgressed(order=order, previous_status=previous_status, actor=actor))
     return order
 
 
-def collect_facts(order: Order) -> OrderFacts:
+def items_of(order: Order) -> list[OrderItem]:
+    """The order's items with their products, read once per order object: whoever asks next
+    in the same change (a reaction to the payment, say) finds them in `order.items.all()`."""
+    prefetch_related_objects(
+        [order], Prefetch("items", queryset=OrderItem.objects.select_related("product"))
+    )
+    return list(order.items.all())
+
+
+def collect_facts(order: Order, *, invoice: Invoice | None = None) -> OrderFacts:
     # A payment-only order (a financed recovery cycle, a payoff) ships nothing: the treatment it
     # pays for went out with an earlier order, so no intake, lab or prescription waits for it.
-    products = (
-        []
-        if order.kind in PAYMENT_ONLY_KINDS
-        else [item.product for item in order.items.select_related("product")]
-    )
-    invoice = Invoice.objects.filter(order=order).first()
-    charges = Payment.objects.filter(invoice=invoice, kind=PaymentKind.CHARGE)
+    products = [] if order.kind in PAYMENT_ONLY_KINDS else [i.product for i in items_of(order)]
+    if invoice is None:
+        invoice = Invoice.objects.filter(order=order).first()
+    paid = invoice is not None and invoice.status == InvoiceStatus.PAID
     intakes = list(order.intakes.all())
     documents_required, all_signed = documents_signed(order)
     return OrderFacts(
-        paid=invoice is not None and invoice.status == InvoiceStatus.PAID,
-        payment_failed=order.recovery_status in WAITING_FOR_PAYMENT
-        or charges.filter(status=PaymentStatus.FAILED).exists(),
+        paid=paid,
+        # Only an unpaid order's status depends on it (derive_status): not read for a paid one.
+        payment_failed=not paid
+        and (
+            order.recovery_status in WAITING_FOR_PAYMENT
+            or Payment.objects.filter(
+                invoice=invoice, kind=PaymentKind.CHARGE, status=PaymentStatus.FAILED
+            ).exists()
+        ),
         intake_required=any(product.requires_intake for product in products),
         intake_complete=bool(intakes) and all(intake.is_complete for intake in intakes),
         documents_required=documents_required,

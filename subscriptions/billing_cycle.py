@@ -96,11 +96,14 @@ def cycle_kind(subscription: Subscription, *, number: int) -> OrderKind:
     return OrderKind.RECURRING
 
 
-def open_next_cycle(subscription: Subscription, *, period_start, actor: Actor) -> SubscriptionCycle:
+def open_next_cycle(
+    subscription: Subscription, *, period_start, actor: Actor, retry_at: datetime | None = None
+) -> SubscriptionCycle:
     """Create the next cycle's order (PENDING, invoice SENT) and advance the billing date.
 
     The caller holds the subscription's row lock inside its transaction and charges the invoice
-    after committing.
+    after committing. `retry_at`: when the retry sweep takes the order up if its charge never
+    got an answer (written with the order, not saved again).
     """
     number = subscription.cycles_billed + 1
     kind = cycle_kind(subscription, number=number)
@@ -111,6 +114,7 @@ def open_next_cycle(subscription: Subscription, *, period_start, actor: Actor) -
         kind=kind,
         subscription=subscription,
         reason=f"{subscription} cycle {number}",
+        recovery_next_retry_at=retry_at,
     )
     cycle = SubscriptionCycle.objects.create(
         subscription=subscription,
@@ -132,9 +136,12 @@ def open_next_cycle(subscription: Subscription, *, period_start, actor: Actor) -
 # --- Which saved card a subscription is charged to ------------------------------------------------
 
 
-def billing_card_for(subscription: Subscription) -> PaymentMethod | None:
-    """The card to charge now, or None: no compatible payment method (NEEDS_PAYMENT_METHOD)."""
-    gateway = active_gateway()
+def billing_card_for(
+    subscription: Subscription, *, gateway: str | None = None
+) -> PaymentMethod | None:
+    """The card to charge now, or None: no compatible payment method (NEEDS_PAYMENT_METHOD).
+    `gateway`: the active gateway, when the caller read it already (once per sweep)."""
+    gateway = gateway or active_gateway()
     card = subscription.payment_method
     if card is not None and is_chargeable(
         card, patient_id=subscription.patient_id, gateway=gateway
@@ -241,13 +248,25 @@ NO_CARD_MESSAGE = (
 
 
 def charge_order(
-    *, order: Order, card: PaymentMethod | None, actor: Actor, reason: str
+    *,
+    order: Order,
+    card: PaymentMethod | None,
+    actor: Actor,
+    reason: str,
+    gateway: str | None = None,
 ) -> ChargeAttempt:
-    """Charge the order's open invoice with `card`; never raises for a refused charge."""
+    """Charge the order's open invoice with `card`; never raises for a refused charge.
+    `gateway`: the clinic's active gateway, when the caller read it already."""
     if card is None:
         return ChargeAttempt(Outcome.NO_CARD, NO_CARD_MESSAGE)
     try:
-        charge_invoice(invoice=order.invoice, payment_method=card, actor=actor, reason=reason)
+        charge_invoice(
+            invoice=order.invoice,
+            payment_method=card,
+            actor=actor,
+            reason=reason,
+            active_gateway_name=gateway,
+        )
     except PaymentRequired as declined:
         return ChargeAttempt(
             Outcome.CHARGE_FAILED, declined.detail, declined, failure_announced=True
@@ -316,6 +335,7 @@ def run_billing_cycle(
     as_of = as_of or timezone.now()
     actor = actor or system_actor("billing-cycle")
     due = Subscription.objects.filter(status=S.ACTIVE, next_billing_at__lte=as_of)
+    gateway = active_gateway()  # read once per sweep
     return _sweep(
         due,
         kind="renewal",
@@ -323,26 +343,41 @@ def run_billing_cycle(
         as_of=as_of,
         limit=limit,
         handle=lambda pk, due_at: renew_subscription(
-            subscription_id=pk, due_at=due_at, actor=actor
+            subscription_id=pk, due_at=due_at, actor=actor, gateway=gateway
         ),
     )
 
 
-def renew_subscription(*, subscription_id: int, due_at: datetime, actor: Actor) -> str:
-    """Bill the period starting at `due_at`, unless another sweep has it or already billed it."""
-    claimed = _claim_renewal(subscription_id=subscription_id, due_at=due_at, actor=actor)
+def renew_subscription(
+    *, subscription_id: int, due_at: datetime, actor: Actor, gateway: str | None = None
+) -> str:
+    """Bill the period starting at `due_at`, unless another sweep has it or already billed it.
+    `gateway`: the active gateway, as the sweep read it."""
+    claimed = _claim_renewal(
+        subscription_id=subscription_id, due_at=due_at, actor=actor, gateway=gateway
+    )
     if isinstance(claimed, str):
         return claimed
     order, card = claimed
-    attempt = charge_order(order=order, card=card, actor=actor, reason="Renewal charge")
+    attempt = charge_order(
+        order=order, card=card, actor=actor, reason="Renewal charge", gateway=gateway
+    )
     return _record_attempt(order, attempt, actor=actor)
 
 
-def _claim_renewal(*, subscription_id: int, due_at: datetime, actor: Actor):
-    with service_transaction(actor, reason="Subscription renewal"):
+def _claim_renewal(
+    *, subscription_id: int, due_at: datetime, actor: Actor, gateway: str | None = None
+):
+    """One transaction: the claim, the cycle's order and invoice, and the lease on them.
+
+    The PENDING charge is not written here but by `charge_invoice`, committed just before the
+    gateway is called: a claim whose process died before that call leaves no PENDING row, so
+    the retry sweep can charge it at the lease's end, while a PENDING row always means "the
+    gateway may have been asked" and is left to the charge janitor (never charged twice)."""
+    with service_transaction(actor, reason="Subscription renewal", savepoints=False):
         subscription = (
             Subscription.objects.select_for_update(of=("self",), skip_locked=True)
-            .select_related("plan__product", "patient")
+            .select_related("plan__product", "patient", "payment_method")
             .filter(pk=subscription_id, status=S.ACTIVE, next_billing_at=due_at)
             .first()
         )
@@ -352,23 +387,27 @@ def _claim_renewal(*, subscription_id: int, due_at: datetime, actor: Actor):
             with acting(actor, reason="Fixed term completed: the last cycle was billed"):
                 set_subscription_status(subscription, S.EXPIRED)
             return EXPIRED
-        card = _card_for(subscription)
-        order = open_next_cycle(subscription, period_start=due_at, actor=actor).order
+        # Saved with the new cycle below (one save of the subscription row).
+        card = _card_for(subscription, gateway=gateway, save=False)
+        lease = None if card is None else timezone.now() + CHARGE_LEASE
+        order = open_next_cycle(
+            subscription, period_start=due_at, actor=actor, retry_at=lease
+        ).order
         if card is None:
             _record_attempt(order, ChargeAttempt(Outcome.NO_CARD, NO_CARD_MESSAGE), actor=actor)
             return Outcome.NO_CARD
-        order.recovery_next_retry_at = timezone.now() + CHARGE_LEASE
-        order.save(update_fields=["recovery_next_retry_at", "updated_at"])
     return order, card
 
 
-def _card_for(subscription: Subscription):
+def _card_for(subscription: Subscription, *, gateway: str | None = None, save: bool = True):
     """The card to charge; when the subscription's own card cannot be used and another one can,
-    the subscription is moved to it (recorded in its history)."""
-    card = billing_card_for(subscription)
+    the subscription is moved to it (recorded in its history; `save=False`: the caller saves
+    the subscription in this transaction)."""
+    card = billing_card_for(subscription, gateway=gateway)
     if card is not None and card.pk != subscription.payment_method_id:
         subscription.payment_method = card
-        subscription.save()
+        if save:
+            subscription.save()
     return card
 
 
@@ -402,27 +441,34 @@ def retry_recovery_charges(
         recovery_next_retry_at__lte=as_of,
         invoice__status=InvoiceStatus.SENT,
     )
+    gateway = active_gateway()  # read once per sweep
     return _sweep(
         due,
         kind="recovery_retry",
         date_field="recovery_next_retry_at",
         as_of=as_of,
         limit=limit,
-        handle=lambda pk, due_at: retry_order(order_id=pk, due_at=due_at, actor=actor),
+        handle=lambda pk, due_at: retry_order(
+            order_id=pk, due_at=due_at, actor=actor, gateway=gateway
+        ),
     )
 
 
-def retry_order(*, order_id: int, due_at: datetime, actor: Actor) -> str:
-    claimed = _claim_retry(order_id=order_id, due_at=due_at, actor=actor)
+def retry_order(
+    *, order_id: int, due_at: datetime, actor: Actor, gateway: str | None = None
+) -> str:
+    claimed = _claim_retry(order_id=order_id, due_at=due_at, actor=actor, gateway=gateway)
     if isinstance(claimed, str):
         return claimed
     order, card = claimed
-    attempt = charge_order(order=order, card=card, actor=actor, reason="Payment recovery retry")
+    attempt = charge_order(
+        order=order, card=card, actor=actor, reason="Payment recovery retry", gateway=gateway
+    )
     return _record_attempt(order, attempt, actor=actor)
 
 
-def _claim_retry(*, order_id: int, due_at: datetime, actor: Actor):
-    with service_transaction(actor, reason="Payment recovery retry"):
+def _claim_retry(*, order_id: int, due_at: datetime, actor: Actor, gateway: str | None = None):
+    with service_transaction(actor, reason="Payment recovery retry", savepoints=False):
         order = (
             Order.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("invoice")
@@ -439,7 +485,7 @@ def _claim_retry(*, order_id: int, due_at: datetime, actor: Actor):
             order.recovery_next_retry_at = None
             order.save(update_fields=["recovery_next_retry_at", "updated_at"])
             return SKIPPED
-        card = _card_for(subscription)
+        card = _card_for(subscription, gateway=gateway)
         if card is None:
             _record_attempt(order, ChargeAttempt(Outcome.NO_CARD, NO_CARD_MESSAGE), actor=actor)
             return Outcome.NO_CARD

@@ -1,6 +1,16 @@
-"""Stable, unique, human-facing numbers: ORD-000123, INV-000123."""
+"""Stable, unique, human-facing numbers: ORD-000123, INV-000123.
 
-from django.db import models, transaction
+On PostgreSQL each prefix draws from its own database sequence (`emr_number_ord` …, created
+by migration emr 0011 from the values reached so far): one `nextval`, which holds no lock, so
+concurrent writers neither collide nor wait for each other's commit. A number taken by a
+transaction that rolls back is not reused (a gap, never a duplicate). Elsewhere (the SQLite
+dev default) the `NumberSequence` row is incremented under its lock, one UPDATE … RETURNING.
+"""
+
+from django.db import connection, models
+
+# Every prefix in use; each needs its sequence (a migration) before it is used.
+PREFIXES = ("ORD", "INV", "ESC")
 
 
 class NumberSequence(models.Model):
@@ -14,10 +24,25 @@ class NumberSequence(models.Model):
         return f"{self.prefix} at {self.last_value}"
 
 
+def sequence_name(prefix: str) -> str:
+    if prefix not in PREFIXES:
+        raise ValueError(f"No number sequence for {prefix!r}: add it to PREFIXES and a migration.")
+    return f"emr_number_{prefix.lower()}"
+
+
 def next_number(prefix: str) -> str:
-    """The next number for `prefix`, taken under a row lock so concurrent writers never collide."""
-    with transaction.atomic():
-        sequence, _ = NumberSequence.objects.select_for_update().get_or_create(prefix=prefix)
-        sequence.last_value += 1
-        sequence.save(update_fields=["last_value"])
-    return f"{prefix}-{sequence.last_value:06d}"
+    """The next number for `prefix`: one statement, unique under any concurrency."""
+    name = sequence_name(prefix)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(%s)", [name])
+        else:
+            table = NumberSequence._meta.db_table  # our own table's name, never input
+            cursor.execute(
+                f"INSERT INTO {table} (prefix, last_value) VALUES (%s, 1) "  # noqa: S608
+                "ON CONFLICT (prefix) DO UPDATE SET last_value = last_value + 1 "
+                "RETURNING last_value",
+                [prefix],
+            )
+        value = cursor.fetchone()[0]
+    return f"{prefix}-{value:06d}"

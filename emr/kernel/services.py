@@ -11,6 +11,12 @@ writes is committed by anyone but itself, so a refusal anywhere inside leaves no
 service called from inside another joins that transaction (as a savepoint, so a refusal it
 raises and its caller handles undoes only its own writes) and stamps its own reason on the
 history rows it writes. Validate before opening: bad input never reaches the database.
+
+A savepoint costs two statements and is only worth them where a caller handles a nested
+service's refusal and goes on. An outermost service whose code never does says so with
+`savepoints=False`: the services it calls then join its transaction without one, and any
+refusal rolls the whole change back (a caller inside that did catch one would get Django's
+"error in the current transaction" on its next query: loud, never half a change).
 """
 
 from collections.abc import Callable, Iterator
@@ -23,22 +29,32 @@ from emr.kernel.actors import Actor, AuditStamp, acting
 from emr.kernel.errors import InvalidInput
 
 _inside_service: ContextVar[bool] = ContextVar("inside_service", default=False)
+# Inside an outermost service opened with savepoints=False: nested services join without one.
+_joining: ContextVar[bool] = ContextVar("joining", default=False)
 _riders: ContextVar[list[Callable[[], None]] | None] = ContextVar("riders", default=None)
 
 
 @contextmanager
-def service_transaction(actor: Actor, *, reason: str) -> Iterator[AuditStamp]:
+def service_transaction(
+    actor: Actor, *, reason: str, savepoints: bool = True
+) -> Iterator[AuditStamp]:
     if not isinstance(actor, Actor):
         raise TypeError(f"A service needs an Actor (who is acting), not {actor!r}.")
     outermost = not _inside_service.get()
     token = _inside_service.set(True)
+    joining = _joining.set(not savepoints if outermost else _joining.get())
+    if outermost:
+        atomic = transaction.atomic(durable=True)
+    else:
+        atomic = transaction.atomic(savepoint=not _joining.get())
     try:
-        with transaction.atomic(durable=outermost), acting(actor, reason=reason) as stamp:
+        with atomic, acting(actor, reason=reason) as stamp:
             yield stamp
             riders = _riders.get()
             while outermost and riders:
                 riders.pop(0)()
     finally:
+        _joining.reset(joining)
         _inside_service.reset(token)
 
 
