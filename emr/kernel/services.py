@@ -24,6 +24,10 @@ from emr.kernel.errors import InvalidInput
 
 _inside_service: ContextVar[bool] = ContextVar("inside_service", default=False)
 _riders: ContextVar[list[Callable[[], None]] | None] = ContextVar("riders", default=None)
+# What the outermost service transaction open now collects for just before its commit.
+_collected: ContextVar[dict[str, tuple[list, Callable[[list], None]]] | None] = ContextVar(
+    "collected", default=None
+)
 
 
 @contextmanager
@@ -32,14 +36,34 @@ def service_transaction(actor: Actor, *, reason: str) -> Iterator[AuditStamp]:
         raise TypeError(f"A service needs an Actor (who is acting), not {actor!r}.")
     outermost = not _inside_service.get()
     token = _inside_service.set(True)
+    collected = _collected.set({}) if outermost else None
     try:
         with transaction.atomic(durable=outermost), acting(actor, reason=reason) as stamp:
             yield stamp
             riders = _riders.get()
             while outermost and riders:
                 riders.pop(0)()
+            if outermost:
+                for items, flush in _collected.get().values():
+                    flush(items)
     finally:
+        if collected is not None:
+            _collected.reset(collected)
         _inside_service.reset(token)
+
+
+def collected_until_commit(key: str, flush: Callable[[list], None]) -> list | None:
+    """A list that lives as long as the outermost service transaction open now: `flush(items)`
+    runs once, inside that transaction, just before it commits (after its riders), and not at
+    all if it rolls back. The same list for the same `key` all transaction long, so what a
+    service and the services it calls add is written together. None outside a service
+    transaction: the caller then acts at once."""
+    collected = _collected.get()
+    if collected is None:
+        return None
+    if key not in collected:
+        collected[key] = ([], flush)
+    return collected[key][0]
 
 
 @contextmanager
