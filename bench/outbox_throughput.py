@@ -12,7 +12,8 @@ In one run, against one `celery worker` process (solo pool) on its own Redis dat
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/emr_billing \
     REDIS_URL=redis://127.0.0.1:6379/0 python bench/outbox_throughput.py
 
-It creates and drops its own database and uses Redis database 6; nothing else is touched.
+It creates and drops its own database and uses Redis database 6 (`BENCH_REDIS_DB`); nothing
+else is touched.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ EVENTS = int(os.environ.get("BENCH_EVENTS", 300))
 BASELINE_TASKS = int(os.environ.get("BENCH_BASELINE_TASKS", 300))
 PACED_EVENTS = int(os.environ.get("BENCH_PACED_EVENTS", 40))
 WARM_UP = 10
-REDIS_DB = 6
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", 6))
 DEADLINE_SECONDS = 120
 
 

@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 from emr.kernel import task_logging
 
@@ -23,6 +23,11 @@ app.conf.update(
     task_soft_time_limit=120,
     task_time_limit=180,
     broker_connection_retry_on_startup=True,
+    # Celery's Django fixup closes every database connection before and after each task unless
+    # this is set (it then closes them every Nth task instead), which makes each task pay a new
+    # PostgreSQL session and ignores CONN_MAX_AGE. Its own closing is switched off here and
+    # Django's rules decide instead (`_close_old_connections` below).
+    CELERY_DB_REUSE_MAX=2**62,
     timezone="UTC",
     enable_utc=True,
     beat_schedule={
@@ -81,6 +86,23 @@ app.conf.update(
         },
     },
 )
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_connections(sender=None, **_) -> None:
+    """Around every task, what Django does around every request: keep a connection until
+    CONN_MAX_AGE, close one that saw an error and is unusable, and mark the others for the
+    health check (CONN_HEALTH_CHECKS) their next query runs first, so a connection the server
+    dropped (restart, failover, pg_terminate_backend) is replaced before a task uses it. A new
+    worker process opens its own connections (the fixup closes inherited ones at start)."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return  # run in the caller's process, maybe inside its transaction: not ours to close
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 app.autodiscover_tasks()
 # Request ids into task headers and one log line per task, in every process that loads the app.
 task_logging.connect()

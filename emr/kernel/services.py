@@ -32,6 +32,10 @@ _inside_service: ContextVar[bool] = ContextVar("inside_service", default=False)
 # Inside an outermost service opened with savepoints=False: nested services join without one.
 _joining: ContextVar[bool] = ContextVar("joining", default=False)
 _riders: ContextVar[list[Callable[[], None]] | None] = ContextVar("riders", default=None)
+# What the outermost service transaction open now collects for just before its commit.
+_collected: ContextVar[dict[str, tuple[list, Callable[[list], None]]] | None] = ContextVar(
+    "collected", default=None
+)
 
 
 @contextmanager
@@ -47,15 +51,35 @@ def service_transaction(
         atomic = transaction.atomic(durable=True)
     else:
         atomic = transaction.atomic(savepoint=not _joining.get())
+    collected = _collected.set({}) if outermost else None
     try:
         with atomic, acting(actor, reason=reason) as stamp:
             yield stamp
             riders = _riders.get()
             while outermost and riders:
                 riders.pop(0)()
+            if outermost:
+                for items, flush in _collected.get().values():
+                    flush(items)
     finally:
         _joining.reset(joining)
+        if collected is not None:
+            _collected.reset(collected)
         _inside_service.reset(token)
+
+
+def collected_until_commit(key: str, flush: Callable[[list], None]) -> list | None:
+    """A list that lives as long as the outermost service transaction open now: `flush(items)`
+    runs once, inside that transaction, just before it commits (after its riders), and not at
+    all if it rolls back. The same list for the same `key` all transaction long, so what a
+    service and the services it calls add is written together. None outside a service
+    transaction: the caller then acts at once."""
+    collected = _collected.get()
+    if collected is None:
+        return None
+    if key not in collected:
+        collected[key] = ([], flush)
+    return collected[key][0]
 
 
 @contextmanager

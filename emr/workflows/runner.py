@@ -23,10 +23,13 @@ What each kind of step guarantees:
 
 from __future__ import annotations
 
+import copy
 import logging
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
@@ -34,12 +37,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from emr.kernel.actors import Actor
+from emr.kernel.actors import Actor, acting
 from emr.kernel.enqueue import enqueue
 from emr.kernel.services import service_transaction
 from emr.workflows.errors import RunNotRetryable
 from emr.workflows.models import (
     RunStatus,
+    StepKind,
     StepLog,
     StepOutcome,
     Workflow,
@@ -110,6 +114,118 @@ def snapshot_steps(workflow: Workflow) -> list[dict]:
         {"kind": step.kind, "config": {**get_step(step.kind).defaults, **step.config}}
         for step in sorted(workflow.steps.all(), key=lambda step: (step.position, step.pk))
     ]
+
+
+# --- Starting a batch (the delivery task) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Definition:
+    """An active workflow as a run starts it: the row and its step snapshot."""
+
+    updated_at: datetime
+    workflow: Workflow
+    steps: list[dict]
+
+
+# Per process, keyed by workflow id; every batch checks it against the database (below).
+_definitions: dict[int, Definition] = {}
+
+# Steps that write nothing: no savepoint around them in a batch (a database error inside one
+# aborts the batch's transaction, and delivery falls back to one event at a time).
+_READ_ONLY_KINDS = frozenset({StepKind.CONDITION, StepKind.WAIT})
+
+
+def active_workflows(triggers: Iterable[str]) -> dict[str, list[Definition]]:
+    """The active workflows listening to each of `triggers`, in the order `start_runs` takes
+    them, from the process's cache of definitions.
+
+    One query per call lists the active workflows with their `updated_at`, which moves on every
+    save (services and admin save the workflow with its steps); a definition whose row changed,
+    or that was never seen, is loaded again with its steps, and a deactivated or deleted one is
+    simply not listed. So a change is seen by the next batch, in every worker process.
+    """
+    current = list(
+        Workflow.objects.filter(active=True, trigger__in=set(triggers)).values_list(
+            "pk", "trigger", "updated_at"
+        )
+    )
+    stale = [
+        pk
+        for pk, _, updated_at in current
+        if pk not in _definitions or _definitions[pk].updated_at != updated_at
+    ]
+    if stale:
+        for workflow in Workflow.objects.filter(pk__in=stale).prefetch_related("steps"):
+            _definitions[workflow.pk] = Definition(
+                workflow.updated_at, workflow, snapshot_steps(workflow)
+            )
+    listening: dict[str, list[Definition]] = {}
+    for pk, trigger, _ in current:
+        definition = _definitions.get(pk)
+        if definition is not None and definition.workflow.active:
+            listening.setdefault(trigger, []).append(definition)
+    return listening
+
+
+def start_batch(
+    *, events: list[WorkflowEvent], enqueue_run: EnqueueRun | None = None
+) -> list[WorkflowRun]:
+    """`start_runs` for claimed events at once, in the caller's transaction: the runs are
+    built in memory, their steps that need no outside call (conditions, waits, status updates)
+    taken right away, then the runs and their step logs inserted in one statement each. A run
+    that reaches a sending step is left READY and queued after commit; nothing else is queued.
+
+    Exactly once as before: the events are locked and still PENDING, the caller flips them in
+    this transaction, and a local step's effect commits (or rolls back) with its log.
+    """
+    enqueue_run = enqueue_run or _send_advance_run
+    listening = active_workflows(event.event_type for event in events)
+    runs: list[WorkflowRun] = []
+    logs: list[StepLog] = []
+    for event in events:
+        for definition in listening.get(event.event_type, ()):
+            if event.actor == workflow_actor(definition.workflow.pk).label:
+                continue  # its own status update: a workflow never triggers itself into a loop
+            run = WorkflowRun(
+                workflow=definition.workflow,
+                event=event,
+                steps=copy.deepcopy(definition.steps),
+                payload=event.payload,
+                status=RunStatus.RUNNING,
+            )
+            _take_local_steps(run, logs)
+            runs.append(run)
+    WorkflowRun.objects.bulk_create(runs)
+    StepLog.objects.bulk_create(logs)  # each log's run has its id now
+    for run in runs:
+        if run.status == RunStatus.READY:
+            transaction.on_commit(partial(enqueue_run, run.pk))
+    return runs
+
+
+def _take_local_steps(run: WorkflowRun, logs: list[StepLog]) -> None:
+    """Advance a run not inserted yet (nobody else can see it) up to its first sending step."""
+    for _ in range(STEPS_PER_TURN):
+        if run.status != RunStatus.RUNNING:
+            return
+        if run.current_step is None:
+            _release(run, RunStatus.SUCCEEDED)
+            return
+        step = get_step(run.current_step["kind"])
+        if step.sends:
+            break
+        log = StepLog(run=run, step_number=run.next_step, kind=step.kind, attempt=run.attempt + 1)
+        if step.kind in _READ_ONLY_KINDS:
+            outcome = _perform(step, run, attempt=log.attempt, savepoint=False)
+        else:
+            with acting(workflow_actor(run.workflow_id), reason="Workflow step"):
+                outcome = _perform(step, run, attempt=log.attempt)
+        _apply(run, log, outcome, step)
+        logs.append(log)
+    if run.status == RunStatus.RUNNING:
+        run.due_at = timezone.now()
+        _release(run, RunStatus.READY)
 
 
 # --- Advancing ------------------------------------------------------------------------------
@@ -238,7 +354,7 @@ def _mark_interrupted_attempts(run: WorkflowRun) -> None:
         log.save()
 
 
-def _perform(step: Step, run: WorkflowRun, *, attempt: int) -> Outcome:
+def _perform(step: Step, run: WorkflowRun, *, attempt: int, savepoint: bool = True) -> Outcome:
     context = StepContext(
         workflow_id=run.workflow_id,
         workflow_name=run.workflow.name,
@@ -250,7 +366,7 @@ def _perform(step: Step, run: WorkflowRun, *, attempt: int) -> Outcome:
     )
     try:
         # A savepoint: a step that fails half-way leaves none of its writes behind.
-        with transaction.atomic():
+        with transaction.atomic() if savepoint else nullcontext():
             return step.run(run.current_step["config"], context)
     except Exception as error:  # a bug in a step must fail the run visibly, not the worker
         logger.exception("Step %s of run %s crashed", run.next_step, run.pk)
@@ -267,6 +383,13 @@ def _fill_log(log: StepLog, outcome: Outcome) -> None:
 
 def _record(run: WorkflowRun, log: StepLog, outcome: Outcome, step: Step) -> None:
     """Write the step's log and move the run on, in the caller's transaction."""
+    _apply(run, log, outcome, step)
+    log.save()
+    run.save(update_fields=RUN_STATE)
+
+
+def _apply(run: WorkflowRun, log: StepLog, outcome: Outcome, step: Step) -> None:
+    """The step's log filled in and the run moved on, in memory."""
     _fill_log(log, outcome)
     if outcome.log in (StepOutcome.PASSED, StepOutcome.SENT, StepOutcome.UPDATED):
         _next_step(run, payload=outcome.payload)
@@ -284,8 +407,6 @@ def _record(run: WorkflowRun, log: StepLog, outcome: Outcome, step: Step) -> Non
         _release(run, RunStatus.STOPPED)
     else:
         _failed(run, log, outcome, step)
-    log.save()
-    run.save(update_fields=RUN_STATE)
 
 
 def _next_step(run: WorkflowRun, *, payload: dict | None) -> None:

@@ -11,8 +11,10 @@ from emr.workflows import dispatch, runner
 
 
 @shared_task(name="workflows.dispatch_event")
-def dispatch_event(event_id: int) -> None:
-    dispatch.dispatch_event(event_id=event_id)
+def dispatch_event(event_id: int | None = None) -> None:
+    # Queued once per committed transaction with events (the first one's id, for the logs):
+    # it delivers that event with whatever else is pending, in batches.
+    dispatch.deliver_pending()
 
 
 @shared_task(name="workflows.advance_run")
