@@ -58,7 +58,9 @@ class SignedDocumentSerializer(serializers.ModelSerializer):
 
 
 class SentMessageSerializer(serializers.ModelSerializer):
-    order_number = serializers.CharField(source="order.number", default=None, read_only=True)
+    order_number = serializers.CharField(
+        source="order.number", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = SentMessage
@@ -115,6 +117,16 @@ class PatientViewSet(
         )
         return Response(PortalInviteSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses=SentMessageSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="messages")
+    def messages(self, request, pk=None):
+        """The communication log: every message sent to the patient (channel, recipient,
+        subject, SHA-256 of the body, when, delivery status) and when they opened it in the
+        portal, newest first."""
+        patient = self.get_object()
+        page = self.paginate_queryset(messages_for(patient=patient))
+        return self.get_paginated_response(SentMessageSerializer(page, many=True).data)
+
 
 class PatientSignedDocumentsView(generics.ListAPIView):
     """What the patient signed (consents, disclaimers, payment terms), newest first, with the
@@ -135,13 +147,3 @@ class PatientSignedDocumentsView(generics.ListAPIView):
             patient=patient,
         )
         return signed_documents_of(patient).defer(None).defer("pdf", "signature_png")
-
-    @extend_schema(responses=SentMessageSerializer(many=True))
-    @action(detail=True, methods=["get"], url_path="messages")
-    def messages(self, request, pk=None):
-        """The communication log: every message sent to the patient (channel, recipient,
-        subject, SHA-256 of the body, when, delivery status) and when they opened it in the
-        portal, newest first."""
-        patient = self.get_object()
-        page = self.paginate_queryset(messages_for(patient=patient))
-        return self.get_paginated_response(SentMessageSerializer(page, many=True).data)

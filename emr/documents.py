@@ -168,8 +168,9 @@ def requirements(orders: Iterable[Order]) -> dict[int, list[Requirement]]:
     """Every required document of each order, by order id, in three queries however many
     orders, items, versions and signatures there are. Payment-only orders (a recovery cycle, a
     payoff) need nothing: their treatment went out with an earlier order."""
-    orders = [order for order in orders if order.kind not in PAYMENT_ONLY_KINDS]
+    orders = list(orders)
     found: dict[int, list[Requirement]] = {order.pk: [] for order in orders}
+    orders = [order for order in orders if order.kind not in PAYMENT_ONLY_KINDS]
     if not orders:
         return found
     pairs = (
